@@ -1,0 +1,5 @@
+import click
+
+@click.command()
+def audit() -> None:
+    """(placeholder) Audit source against the registry."""

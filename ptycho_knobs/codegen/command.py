@@ -1,0 +1,5 @@
+import click
+
+@click.command()
+def generate() -> None:
+    """(placeholder) Render generated/ from the registry."""

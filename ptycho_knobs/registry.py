@@ -1,0 +1,448 @@
+"""Strict loading of `knob_registry.yaml` into a frozen `Registry`.
+
+Loading is the only place YAML is read: codegen, audit and the harness take the
+`Registry` object. Every problem is a `RegistryError` at the exact file:line:col.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import keyword
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from ptycho_knobs import yamlpos
+from ptycho_knobs.errors import RegistryError
+from ptycho_knobs.ktypes import (
+    Callee,
+    Category,
+    Condition,
+    Constraints,
+    Home,
+    Knob,
+    Position,
+    Rule,
+    Source,
+    Target,
+    TfMapping,
+    TfMappingKind,
+)
+from ptycho_knobs.typelang import Scalar, TypeParseError, base_scalar, coerce_yaml, describe_mismatch, parse_type
+from ptycho_knobs.yamlpos import Entry, Node
+
+REGISTRY_FILENAME = "knob_registry.yaml"
+SCHEMA_VERSION = 1
+
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_DOTTED = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$")
+_TF_FIELD = re.compile(r"^[A-Z][A-Za-z0-9_]*\.[a-z_][A-Za-z0-9_]*$")
+_FLAG = re.compile(r"^--[a-z0-9][a-z0-9-]*$")
+_CONDITION = re.compile(r"^\s*(?:(not)\s+)?([A-Za-z_]\w*)\s*(?:(==|!=|<=|>=|<|>|is not|is)\s*(.+?))?\s*$")
+
+_TOP_FIELDS = {"schema_version", "output_dir", "callees", "knobs"}
+_KNOB_FIELDS = {
+    "name", "category", "type", "default", "purpose", "home", "catalog_name", "aliases",
+    "parity_notes", "home_note", "sources", "tf", "target", "constraints", "rules", "cli",
+    "beyond_catalog",
+}
+_KNOB_REQUIRED = ("name", "category", "type", "default", "purpose", "home")
+_SOURCE_FIELDS = {"file", "line", "callee", "keyword", "field", "env", "flag", "note"}
+_TF_FIELDS = {"field", "mapping", "default", "divergence"}
+_CONSTRAINT_FIELDS = {"choices", "min", "max", "exclusive_min", "exclusive_max"}
+_RULE_FIELDS = {"when", "require", "message"}
+_CALLEE_FIELDS = {"qualified", "positional"}
+
+
+@dataclass(frozen=True)
+class Registry:
+    """Every knob, indexed by name and alias. Build it with `load_registry`."""
+
+    path: Path
+    sha256: str
+    output_dir: Path
+    knobs: tuple[Knob, ...]
+    callees: tuple[Callee, ...]
+    _index: dict[str, Knob] = field(repr=False, compare=False, default_factory=dict)
+
+    def find(self, name: str) -> Knob | None:
+        """The knob answering to `name` (its name, catalog name or an alias)."""
+        return self._index.get(name)
+
+    def get(self, name: str) -> Knob:
+        knob = self.find(name)
+        if knob is None:
+            raise KeyError(name)
+        return knob
+
+    def suggest(self, name: str, n: int = 3) -> list[str]:
+        """The nearest known names, for did-you-mean messages."""
+        return difflib.get_close_matches(name, list(self._index), n=n, cutoff=0.6)
+
+    def settable(self) -> tuple[Knob, ...]:
+        return tuple(k for k in self.knobs if k.settable)
+
+    def by_home(self, home: Home) -> tuple[Knob, ...]:
+        return tuple(k for k in self.knobs if k.home is home)
+
+    def by_category(self, category: Category) -> tuple[Knob, ...]:
+        return tuple(k for k in self.knobs if k.category is category)
+
+    def callee(self, name: str) -> Callee | None:
+        return next((c for c in self.callees if c.name == name), None)
+
+
+def find_registry(start: Path | None = None) -> Path | None:
+    """`knob_registry.yaml` in `start` or the nearest folder above it."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / REGISTRY_FILENAME
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load_registry(path: str | Path) -> Registry:
+    """Load and validate a registry; raises `RegistryError` naming file:line:col."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise RegistryError(path, 1, 1, f"cannot read registry: {exc.strerror}") from None
+    root = yamlpos.load(path, RegistryError)
+    return _Loader(path, hashlib.sha256(raw).hexdigest()).build(root)
+
+
+class _Loader:
+    def __init__(self, path: Path, sha256: str) -> None:
+        self.path = path
+        self.sha256 = sha256
+
+    def fail(self, at: Node | Entry | Position, message: str, hint: str | None = None) -> RegistryError:
+        if isinstance(at, Entry):
+            line, col = at.key_line, at.key_col
+        else:
+            line, col = at.line, at.col
+        return RegistryError(self.path, line, col, message, hint)
+
+    # -- structure helpers -------------------------------------------------------------
+
+    def mapping(self, node: Node, allowed: set[str], what: str) -> dict[str, Entry]:
+        if not node.is_map:
+            raise self.fail(node, f"{what} must be a mapping")
+        for key, entry in node.value.items():
+            if key not in allowed:
+                near = difflib.get_close_matches(key, sorted(allowed), n=1)
+                hint = f"did you mean {near[0]!r}?" if near else f"allowed: {', '.join(sorted(allowed))}"
+                raise self.fail(entry, f"unknown field {key!r} in {what}", hint)
+        return node.value
+
+    def scalar(self, entries: dict[str, Entry], key: str, kind: type | tuple[type, ...], what: str,
+               required: bool = False, at: Node | None = None) -> Any:
+        entry = entries.get(key)
+        if entry is None:
+            if required:
+                assert at is not None
+                raise self.fail(at, f"{what} is missing required field {key!r}")
+            return None
+        value = entry.node.value
+        if value is None and not required:
+            return None
+        if not isinstance(value, kind) or isinstance(value, bool) and bool not in _as_tuple(kind):
+            expected = " or ".join(t.__name__ for t in _as_tuple(kind))
+            raise self.fail(entry.node, f"{what}.{key} must be {expected}, got {value!r}")
+        return value
+
+    # -- top level ---------------------------------------------------------------------
+
+    def build(self, root: Node | None) -> Registry:
+        if root is None:
+            raise RegistryError(self.path, 1, 1, "registry is empty", "start from the header of the shipped knob_registry.yaml")
+        top = self.mapping(root, _TOP_FIELDS, "the registry")
+        version = self.scalar(top, "schema_version", int, "the registry", required=True, at=root)
+        if version != SCHEMA_VERSION:
+            raise self.fail(top["schema_version"].node, f"schema_version {version} is not supported (this tool reads {SCHEMA_VERSION})")
+        out = self.scalar(top, "output_dir", str, "the registry") or "generated"
+        callees = self.callees(top.get("callees"))
+        knobs_entry = top.get("knobs")
+        if knobs_entry is None or not knobs_entry.node.is_list or not knobs_entry.node.value:
+            raise self.fail(knobs_entry.node if knobs_entry else root, "the registry needs a non-empty `knobs:` list")
+        knobs = [self.knob(n) for n in knobs_entry.node.value]
+        index = self.index(knobs, knobs_entry.node.value)
+        for knob, node in zip(knobs, knobs_entry.node.value):
+            self.check_rules(knob, node, index)
+        self.check_flags(knobs, knobs_entry.node.value)
+        return Registry(
+            path=self.path,
+            sha256=self.sha256,
+            output_dir=(self.path.parent / out),
+            knobs=tuple(knobs),
+            callees=callees,
+            _index=index,
+        )
+
+    def callees(self, entry: Entry | None) -> tuple[Callee, ...]:
+        if entry is None:
+            return ()
+        result = []
+        for name, item in self.mapping(entry.node, set(entry.node.value) if entry.node.is_map else set(), "callees").items():
+            if not _NAME.match(name):
+                raise self.fail(item, f"callee name {name!r} must be an identifier")
+            fields = self.mapping(item.node, _CALLEE_FIELDS, f"callee {name}")
+            qualified = self.str_list(fields.get("qualified"), f"callee {name}.qualified")
+            for q in qualified:
+                if not q.endswith("." + name) and q != name:
+                    raise self.fail(fields["qualified"].node, f"qualified name {q!r} does not end in .{name}")
+            positional = self.str_list(fields.get("positional"), f"callee {name}.positional")
+            result.append(Callee(name, tuple(qualified), tuple(positional)))
+        return tuple(result)
+
+    def str_list(self, entry: Entry | None, what: str) -> list[str]:
+        if entry is None or entry.node.value is None:
+            return []
+        node = entry.node
+        if isinstance(node.value, str):
+            return [node.value]
+        if not node.is_list or not all(isinstance(n.value, str) for n in node.value):
+            raise self.fail(node, f"{what} must be a string or a list of strings")
+        return [n.value for n in node.value]
+
+    # -- one knob ----------------------------------------------------------------------
+
+    def knob(self, node: Node) -> Knob:
+        e = self.mapping(node, _KNOB_FIELDS, "a knob")
+        name = self.scalar(e, "name", str, "a knob", required=True, at=node)
+        what = f"knob {name!r}"
+        for req in _KNOB_REQUIRED:
+            if req not in e:
+                raise self.fail(node, f"{what} is missing required field {req!r}")
+        if not _NAME.match(name) or keyword.iskeyword(name):
+            raise self.fail(e["name"].node, f"knob name {name!r} must be a Python identifier (it becomes a field name)")
+        category = self.enum(e["category"], Category, what)
+        home = self.enum(e["home"], Home, what)
+        type_node = e["type"].node
+        if not isinstance(type_node.value, str):
+            raise self.fail(type_node, f"{what}: type must be a string such as 'int' or 'Optional[float]'")
+        try:
+            ktype = parse_type(type_node.value)
+        except TypeParseError as exc:
+            raise self.fail(Position(type_node.line, type_node.col + exc.col - 1), f"{what}: {exc}") from None
+        default_node = e["default"].node
+        try:
+            default = coerce_yaml(ktype, default_node.value)
+        except ValueError:
+            raise self.fail(default_node, f"{what}: default {describe_mismatch(ktype, default_node.value)}") from None
+        constraints = self.constraints(e.get("constraints"), ktype, what)
+        problem = constraints.violation(default)
+        if problem is not None:
+            raise self.fail(default_node, f"{what}: default {default!r} breaks its own constraint: {problem}")
+        beyond = bool(self.scalar(e, "beyond_catalog", bool, what))
+        catalog_name = self.scalar(e, "catalog_name", str, what)
+        if beyond and catalog_name:
+            raise self.fail(e["catalog_name"], f"{what} is beyond_catalog, so it cannot have a catalog_name")
+        if not beyond and not catalog_name:
+            raise self.fail(node, f"{what} needs catalog_name (its name in the seed catalog) or beyond_catalog: true")
+        aliases = tuple(self.str_list(e.get("aliases"), f"{what}.aliases"))
+        cli = self.scalar(e, "cli", str, what)
+        if cli is not None and not _FLAG.match(cli):
+            raise self.fail(e["cli"].node, f"{what}: cli flag {cli!r} must look like --lower-case-words")
+        if cli is not None and not home.settable:
+            raise self.fail(e["cli"], f"{what}: a knob with home {home.value!r} is not settable, so it has no CLI flag")
+        return Knob(
+            name=name,
+            category=category,
+            type=ktype,
+            default=default,
+            purpose=self.scalar(e, "purpose", str, what, required=True, at=node).strip(),
+            home=home,
+            catalog_name=catalog_name,
+            aliases=aliases,
+            parity_notes=(self.scalar(e, "parity_notes", str, what) or "").strip(),
+            home_note=(self.scalar(e, "home_note", str, what) or "").strip(),
+            sources=self.sources(e.get("sources"), what),
+            tf=self.tf(e.get("tf"), ktype, what),
+            targets=self.targets(e.get("target"), ktype, what),
+            constraints=constraints,
+            rules=(),  # filled in by check_rules once every knob is known
+            cli_flag=cli or "--" + name.lower().replace("_", "-"),
+            beyond_catalog=beyond,
+            position=Position(node.line, node.col),
+        )
+
+    def enum(self, entry: Entry, enum_type: Any, what: str) -> Any:
+        value = entry.node.value
+        try:
+            return enum_type(value)
+        except ValueError:
+            allowed = [m.value for m in enum_type]
+            near = difflib.get_close_matches(str(value), allowed, n=1)
+            hint = f"did you mean {near[0]!r}?" if near else f"allowed: {', '.join(allowed)}"
+            field_name = enum_type.__name__.lower()
+            raise self.fail(entry.node, f"{what}: unknown {field_name} {value!r}", hint) from None
+
+    def sources(self, entry: Entry | None, what: str) -> tuple[Source, ...]:
+        if entry is None or entry.node.value is None:
+            return ()
+        if not entry.node.is_list:
+            raise self.fail(entry.node, f"{what}.sources must be a list")
+        result = []
+        for node in entry.node.value:
+            s = self.mapping(node, _SOURCE_FIELDS, f"a source of {what}")
+            file = self.scalar(s, "file", str, f"{what} source", required=True, at=node)
+            line = self.scalar(s, "line", int, f"{what} source", required=True, at=node)
+            if line < 1:
+                raise self.fail(s["line"].node, f"{what}: source line must be >= 1")
+            callee, kw = (self.scalar(s, k, str, f"{what} source") for k in ("callee", "keyword"))
+            if kw and not callee:
+                raise self.fail(s["keyword"], f"{what}: a source keyword needs its callee")
+            fld = self.scalar(s, "field", str, f"{what} source")
+            if fld is not None and not _DOTTED.match(fld):
+                raise self.fail(s["field"].node, f"{what}: source field {fld!r} must be Class.attr")
+            line_node = s["line"].node
+            result.append(Source(
+                file=file, line=line, callee=callee, keyword=kw, field=fld,
+                env=self.scalar(s, "env", str, f"{what} source"),
+                flag=self.scalar(s, "flag", str, f"{what} source"),
+                note=self.scalar(s, "note", str, f"{what} source"),
+                line_pos=Position(line_node.line, line_node.col),
+            ))
+        return tuple(result)
+
+    def tf(self, entry: Entry | None, ktype: Any, what: str) -> TfMapping | None:
+        if entry is None or entry.node.value is None:
+            return None
+        t = self.mapping(entry.node, _TF_FIELDS, f"{what}.tf")
+        fld = self.scalar(t, "field", str, f"{what}.tf", required=True, at=entry.node)
+        if not _TF_FIELD.match(fld):
+            raise self.fail(t["field"].node, f"{what}: TF field {fld!r} is malformed", "write it as ConfigClass.field_name, e.g. TrainingConfig.nepochs")
+        kind = self.enum(t["mapping"], TfMappingKind, f"{what}.tf") if "mapping" in t else None
+        if kind is None:
+            raise self.fail(entry.node, f"{what}.tf is missing required field 'mapping'")
+        if kind is TfMappingKind.INVERTED and base_scalar(ktype) != Scalar("bool"):
+            raise self.fail(t["mapping"].node, f"{what}: an inverted TF mapping needs a bool knob, not {ktype}")
+        has_default = "default" in t
+        default = t["default"].node.value if has_default else None
+        return TfMapping(fld, kind, default, has_default, self.scalar(t, "divergence", str, f"{what}.tf"))
+
+    def targets(self, entry: Entry | None, ktype: Any, what: str) -> tuple[Target, ...]:
+        if entry is None or entry.node.value is None:
+            return ()
+        node = entry.node
+        items = node.value if node.is_list else [node]
+        result = []
+        for item in items:
+            if isinstance(item.value, str):
+                path, invert = item.value, False
+            else:
+                t = self.mapping(item, {"path", "invert"}, f"{what}.target")
+                path = self.scalar(t, "path", str, f"{what}.target", required=True, at=item)
+                invert = bool(self.scalar(t, "invert", bool, f"{what}.target"))
+            if not _DOTTED.match(path):
+                raise self.fail(item, f"{what}: target {path!r} must be Class.attr, e.g. Trainer.max_epochs")
+            if invert and base_scalar(ktype) != Scalar("bool"):
+                raise self.fail(item, f"{what}: only a bool knob can have an inverted target")
+            result.append(Target(path, invert))
+        return tuple(result)
+
+    def constraints(self, entry: Entry | None, ktype: Any, what: str) -> Constraints:
+        if entry is None or entry.node.value is None:
+            return Constraints()
+        c = self.mapping(entry.node, _CONSTRAINT_FIELDS, f"{what}.constraints")
+        choices = None
+        if "choices" in c:
+            node = c["choices"].node
+            if not node.is_list or not node.value:
+                raise self.fail(node, f"{what}: choices must be a non-empty list")
+            values = []
+            for item in node.value:
+                try:
+                    values.append(coerce_yaml(ktype, item.value))
+                except ValueError:
+                    raise self.fail(item, f"{what}: choice {describe_mismatch(ktype, item.value)}") from None
+            choices = tuple(values)
+        bounds: dict[str, float | None] = {}
+        for key in ("min", "max", "exclusive_min", "exclusive_max"):
+            value = self.scalar(c, key, (int, float), f"{what}.constraints")
+            base = base_scalar(ktype)
+            if value is not None and not (isinstance(base, Scalar) and base.name in ("int", "float")):
+                raise self.fail(c[key], f"{what}: {key} needs a numeric type, not {ktype}")
+            bounds[key] = value
+        return Constraints(choices=choices, **bounds)
+
+    # -- whole-registry checks ---------------------------------------------------------
+
+    def index(self, knobs: list[Knob], nodes: list[Node]) -> dict[str, Knob]:
+        index: dict[str, Knob] = {}
+        owner_node: dict[str, Node] = {}
+        for knob, node in zip(knobs, nodes):
+            for name in knob.names:
+                if name in index and index[name] is not knob:
+                    first = owner_node[name]
+                    raise self.fail(node, f"name or alias {name!r} of knob {knob.name!r} is already used by knob {index[name].name!r} (line {first.line})")
+                index[name] = knob
+                owner_node[name] = node
+        return index
+
+    def check_flags(self, knobs: list[Knob], nodes: list[Node]) -> None:
+        seen: dict[str, str] = {}
+        for knob, node in zip(knobs, nodes):
+            if not knob.settable:
+                continue
+            flags = [knob.cli_flag]
+            if base_scalar(knob.type) == Scalar("bool"):
+                flags.append("--no-" + knob.cli_flag[2:])
+            for flag in flags:
+                if flag in seen:
+                    raise self.fail(node, f"CLI flag {flag} of knob {knob.name!r} is already used by {seen[flag]!r}")
+                seen[flag] = knob.name
+
+    def check_rules(self, knob: Knob, node: Node, index: dict[str, Knob]) -> None:
+        entry = node.value.get("rules")
+        if entry is None or entry.node.value is None:
+            return
+        if not entry.node.is_list:
+            raise self.fail(entry.node, f"knob {knob.name!r}: rules must be a list")
+        rules = []
+        for item in entry.node.value:
+            r = self.mapping(item, _RULE_FIELDS, f"a rule of knob {knob.name!r}")
+            parse = self._condition_parser(knob, index, r, item)
+            message = self.scalar(r, "message", str, "a rule", required=True, at=item)
+            rules.append(Rule(parse("when"), parse("require"), message))
+        object.__setattr__(knob, "rules", tuple(rules))
+
+    def _condition_parser(self, knob: Knob, index: dict[str, Knob], r: dict[str, Entry], item: Node) -> Callable[[str], Condition]:
+        def parse(key: str) -> Condition:
+            text = self.scalar(r, key, str, "a rule", required=True, at=item)
+            at = r[key].node
+            m = _CONDITION.match(text)
+            if not m:
+                raise self.fail(at, f"rule condition {text!r} does not parse", "write `knob`, `not knob`, `knob > 0`, `knob == 'gloo'` or `knob is None`")
+            negate, name, op, literal = m.groups()
+            other = index.get(name)
+            if other is None or other.name != name:
+                raise self.fail(at, f"rule condition names unknown knob {name!r}")
+            if other.home is not knob.home or not other.settable:
+                raise self.fail(at, f"rule condition knob {name!r} must be a settable knob of the same home as {knob.name!r}")
+            if op is None:
+                return Condition(name, "falsy" if negate else "truthy", None, text.strip())
+            if negate:
+                raise self.fail(at, "use `not` only with a bare knob name")
+            if op in ("is", "is not"):
+                if literal.strip() != "None":
+                    raise self.fail(at, "`is` / `is not` compare with None only")
+                return Condition(name, op, None, text.strip())
+            value = yamlpos.loads(literal, self.path, RegistryError)
+            plain = value.value if value is not None else None
+            try:
+                coerce_yaml(other.type, plain)
+            except ValueError:
+                raise self.fail(at, f"rule compares {name} with {plain!r}, which does not fit its type {other.type}") from None
+            return Condition(name, op, plain, text.strip())
+        return parse
+
+
+def _as_tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
+    return kind if isinstance(kind, tuple) else (kind,)
+

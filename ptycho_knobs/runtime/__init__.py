@@ -1,0 +1,1 @@
+"""Runtime pieces of ptycho-knobs: the built-in workload that training runs by default."""

@@ -1,0 +1,1 @@
+"""Jinja2 templates that `ptycho-knobs generate` renders."""
