@@ -120,11 +120,15 @@ def _parse_literal_members(body: str, col: int) -> tuple[str | int | bool, ...]:
     assert isinstance(node, ast.Tuple)
     values: list[str | int | bool] = []
     for elt in node.elts:
-        if not (isinstance(elt, ast.Constant) and isinstance(elt.value, (str, int, bool))):
+        try:
+            value = ast.literal_eval(elt)  # handles negative numbers (a UnaryOp node)
+        except ValueError:
+            raise TypeParseError("Literal members must be str, int or bool constants", col) from None
+        if not isinstance(value, (str, int, bool)):
             raise TypeParseError("Literal members must be str, int or bool constants", col)
-        if elt.value in values:
-            raise TypeParseError(f"Literal member {elt.value!r} is repeated", col)
-        values.append(elt.value)
+        if any(type(v) is type(value) and v == value for v in values):
+            raise TypeParseError(f"Literal member {value!r} is repeated", col)
+        values.append(value)
     if not values:
         raise TypeParseError("Literal[] needs at least one member", col)
     return tuple(values)
