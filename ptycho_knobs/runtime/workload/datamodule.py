@@ -1,0 +1,129 @@
+"""Lightning data module serving simulated diffraction patterns.
+
+Construction order for a harness (see also :func:`build_workload`):
+datamodule first, ``prepare_data()`` + ``setup()``, then the model with
+``datamodule.data.probes``, ``datamodule.data.mask`` and ``nphotons``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from .simulator import SimulatedData, SimulationSpec, simulate
+
+
+class PatternDataset(Dataset):
+    """Indexable view of selected patterns: counts (model input and target), truth (metrics only)."""
+
+    def __init__(self, data: SimulatedData, indices: torch.Tensor) -> None:
+        self.counts = data.counts
+        self.truth = data.truth
+        self.probe_index = data.probe_index
+        self.indices = indices
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        j = int(self.indices[i])
+        return {"counts": self.counts[j], "truth": self.truth[j], "probe_index": self.probe_index[j]}
+
+
+def split_indices(total: int, val_split: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Deterministic (train, val) index split; at least one validation pattern when val_split > 0."""
+    if not 0.0 <= val_split < 1.0:
+        raise ValueError("val_split must be in [0, 1)")
+    perm = torch.randperm(total, generator=torch.Generator().manual_seed(seed))
+    n_val = max(1, round(total * val_split)) if val_split > 0 else 0
+    return perm[n_val:].sort().values, perm[:n_val].sort().values
+
+
+class PtychoDataModule(lightning.LightningDataModule):
+    """Simulates (with caching) in ``prepare_data``, splits in ``setup``; exposes ``.data``.
+
+    The loaders last built are kept as ``train_loader_`` / ``val_loader_`` so
+    callers can check that the loading knobs reached the DataLoader.
+    """
+
+    def __init__(
+        self,
+        *,
+        objects_per_probe: int = 4,
+        diff_per_object: int = 7000,
+        object_class: str = "dead_leaves",
+        beamstop_diameter: int = 4,
+        nphotons: float = 1e5,
+        seed: int = 0,
+        N: int = 32,
+        batch_size: int = 32,
+        num_workers: int = 0,
+        pin_memory: bool = False,
+        persistent_workers: bool = False,
+        prefetch_factor: int | None = 2,
+        drop_last_batch: bool = False,
+        shuffle_train: bool = True,
+        val_split: float = 0.05,
+        val_split_seed: int = 42,
+        cache_dir: Path | str | None = None,
+    ) -> None:
+        super().__init__()
+        self.spec = SimulationSpec(
+            objects_per_probe=objects_per_probe,
+            diff_per_object=diff_per_object,
+            object_class=object_class,
+            beamstop_diameter=beamstop_diameter,
+            nphotons=nphotons,
+            N=N,
+            seed=seed,
+        )
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.pin_memory = pin_memory
+        self.persistent_workers = persistent_workers
+        self.prefetch_factor = prefetch_factor
+        self.drop_last_batch = drop_last_batch
+        self.shuffle_train = shuffle_train
+        self.val_split = val_split
+        self.val_split_seed = val_split_seed
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else None
+        self.data: SimulatedData | None = None
+        self.train_indices: torch.Tensor | None = None
+        self.val_indices: torch.Tensor | None = None
+        self.train_loader_: DataLoader | None = None
+        self.val_loader_: DataLoader | None = None
+
+    def prepare_data(self) -> None:
+        """Runs once per node: fills the cache (and keeps the result for this process)."""
+        self.data = simulate(self.spec, self.cache_dir)
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.data is None:
+            self.data = simulate(self.spec, self.cache_dir)
+        self.train_indices, self.val_indices = split_indices(self.data.counts.shape[0], self.val_split, self.val_split_seed)
+
+    def _loader(self, indices: torch.Tensor, *, shuffle: bool, drop_last: bool) -> DataLoader:
+        if self.data is None or indices is None:
+            raise RuntimeError("call prepare_data() and setup() before requesting loaders")
+        workers = self.num_workers > 0
+        return DataLoader(
+            PatternDataset(self.data, indices),
+            batch_size=self.batch_size,
+            shuffle=shuffle,
+            drop_last=drop_last,
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory,
+            persistent_workers=self.persistent_workers if workers else False,
+            prefetch_factor=self.prefetch_factor if workers else None,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        self.train_loader_ = self._loader(self.train_indices, shuffle=self.shuffle_train, drop_last=self.drop_last_batch)
+        return self.train_loader_
+
+    def val_dataloader(self) -> DataLoader:
+        self.val_loader_ = self._loader(self.val_indices, shuffle=False, drop_last=False)
+        return self.val_loader_

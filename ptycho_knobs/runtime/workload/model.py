@@ -1,0 +1,308 @@
+"""PtychoPINN-style model: a CNN maps diffraction to an object patch, trained through the physics.
+
+The network never sees the true object during training; its prediction is
+multiplied by the known probe, propagated to the detector with the same
+convention as the simulator (:func:`far_field_intensity`) and scored against
+the measured counts with a Poisson likelihood (beamstop pixels excluded).
+The truth is used only for the logged validation metrics.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Iterable
+
+import lightning
+import torch
+from torch import nn
+
+from .attention import CBAM, ECA, SpatialAttention
+from .simulator import far_field_intensity
+
+SCHEDULER_TYPES = ("default", "exponential", "multistage", "adaptive")
+PHYSICS_WEIGHT_SCHEDULES = ("linear", "cosine", "exponential")
+EXPONENTIAL_LR_GAMMA = 0.95
+"""Per-epoch decay for scheduler_type='exponential' (halves the rate in ~14 epochs)."""
+PLATEAU_FACTOR, PLATEAU_PATIENCE = 0.5, 2
+EXPONENTIAL_RAMP_RATE = 5.0
+"""Curvature of the 'exponential' physics ramp: slow start, steep finish."""
+PROBE_SUPPORT_FRACTION = 0.1
+"""Pixels where |probe|^2 exceeds this fraction of its peak count as illuminated for metrics."""
+
+
+def physics_weight(epoch: int, *, stage_1_epochs: int, stage_2_epochs: int, stage_3_epochs: int, schedule: str) -> float:
+    """Weight of the Poisson term in the loss at ``epoch`` (MAE gets ``1 - weight``).
+
+    Stage 1 (``epoch < stage_1_epochs``) is amplitude-MAE only (0.0); stage 2
+    ramps 0 -> 1 with ``schedule`` evaluated at the stage-2 midpoints
+    ``t = (epoch - s1 + 1) / (s2 + 1)`` so every stage-2 epoch is a true blend;
+    stage 3 and beyond are physics only (1.0).  With no stages at all the
+    loss is Poisson only.
+    """
+    if schedule not in PHYSICS_WEIGHT_SCHEDULES:
+        raise ValueError(f"physics_weight_schedule must be one of {PHYSICS_WEIGHT_SCHEDULES}, got {schedule!r}")
+    del stage_3_epochs  # stage 3 and anything after it are identical for the loss
+    if epoch < stage_1_epochs:
+        return 0.0
+    if epoch >= stage_1_epochs + stage_2_epochs:
+        return 1.0
+    t = (epoch - stage_1_epochs + 1) / (stage_2_epochs + 1)
+    if schedule == "linear":
+        return t
+    if schedule == "cosine":
+        return 0.5 * (1.0 - math.cos(math.pi * t))
+    return (math.exp(EXPONENTIAL_RAMP_RATE * t) - 1.0) / (math.exp(EXPONENTIAL_RAMP_RATE) - 1.0)
+
+
+def multistage_lr_factor(epoch: int, *, stage_1_epochs: int, stage_2_epochs: int, stage_3_epochs: int, stage_3_lr_factor: float) -> float:
+    """LR multiplier: 1.0 through stages 1-2, ``stage_3_lr_factor`` from stage 3 on (1.0 if no stages)."""
+    if stage_1_epochs + stage_2_epochs + stage_3_epochs == 0:
+        return 1.0
+    return 1.0 if epoch < stage_1_epochs + stage_2_epochs else stage_3_lr_factor
+
+
+def build_optimizers(
+    parameters: Iterable[torch.nn.Parameter],
+    *,
+    learning_rate: float,
+    scheduler_type: str,
+    stage_1_epochs: int,
+    stage_2_epochs: int,
+    stage_3_epochs: int,
+    stage_3_lr_factor: float,
+    monitor: str,
+) -> dict[str, object]:
+    """Adam plus the scheduler named by ``scheduler_type``, in Lightning's configure_optimizers format."""
+    if scheduler_type not in SCHEDULER_TYPES:
+        raise ValueError(f"scheduler_type must be one of {SCHEDULER_TYPES}, got {scheduler_type!r}")
+    optimizer = torch.optim.Adam(parameters, lr=learning_rate)
+    if scheduler_type == "default":
+        return {"optimizer": optimizer}
+    if scheduler_type == "exponential":
+        scheduler: object = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=EXPONENTIAL_LR_GAMMA)
+    elif scheduler_type == "multistage":
+        factor = functools.partial(
+            multistage_lr_factor,
+            stage_1_epochs=stage_1_epochs,
+            stage_2_epochs=stage_2_epochs,
+            stage_3_epochs=stage_3_epochs,
+            stage_3_lr_factor=stage_3_lr_factor,
+        )
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda=factor)
+    else:
+        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=PLATEAU_FACTOR, patience=PLATEAU_PATIENCE)
+    return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch", "monitor": monitor}}
+
+
+def poisson_deviance(intensity: torch.Tensor, counts: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean Poisson deviance per measured pixel: the NLL shifted so a perfect fit scores ~0."""
+    log_ratio = torch.log(counts.clamp_min(1.0)) - torch.log(intensity + 1e-6)
+    dev = intensity - counts + counts * log_ratio
+    return dev[..., mask].mean()
+
+
+def amplitude_mae(intensity: torch.Tensor, counts: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean |sqrt(I_pred) - sqrt(counts)| per measured pixel (the stage-1 'RMS normalisation' term)."""
+    diff = (torch.sqrt(intensity + 1e-6) - torch.sqrt(counts)).abs()
+    return diff[..., mask].mean()
+
+
+def align_global_phase(pred: torch.Tensor, truth: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Rotate each prediction by the constant phase that best matches the truth (weighted)."""
+    offset = torch.angle((truth * pred.conj() * weight).sum(dim=(-2, -1), keepdim=True))
+    return pred * torch.polar(torch.ones_like(offset), offset)
+
+
+def patch_errors(pred: torch.Tensor, truth: torch.Tensor, region: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Amplitude and phase MAE over ``region`` after per-patch global-phase removal."""
+    aligned = align_global_phase(pred, truth, region.to(pred.real.dtype))
+    amp = (aligned.abs() - truth.abs()).abs()[..., region].mean()
+    phase = torch.angle(aligned * truth.conj()).abs()[..., region].mean()
+    return amp, phase
+
+
+class _ConvBlock(nn.Sequential):
+    def __init__(self, c_in: int, c_out: int) -> None:
+        super().__init__(
+            nn.Conv2d(c_in, c_out, 3, padding=1),
+            nn.BatchNorm2d(c_out),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(c_out, c_out, 3, padding=1),
+            nn.BatchNorm2d(c_out),
+            nn.ReLU(inplace=True),
+        )
+
+
+class PtychoNet(nn.Module):
+    """Encoder-decoder CNN: normalised diffraction amplitude -> (amplitude, phase) patch.
+
+    No skip connections: detector pixels and object pixels are not spatially
+    related, so the mapping must pass through the (N/8)^2 bottleneck.
+    """
+
+    def __init__(
+        self,
+        *,
+        channels: tuple[int, ...] = (16, 32, 64),
+        eca_encoder: bool = False,
+        cbam_encoder: bool = False,
+        cbam_bottleneck: bool = False,
+        cbam_decoder: bool = False,
+        eca_decoder: bool = False,
+        spatial_decoder: bool = False,
+        decoder_spatial_kernel: int = 7,
+    ) -> None:
+        super().__init__()
+        self.encoder = nn.ModuleList()
+        c_prev = 1
+        for c in channels:
+            stage = nn.Sequential(_ConvBlock(c_prev, c))
+            if eca_encoder:
+                stage.add_module("eca", ECA(c))
+            if cbam_encoder:
+                stage.add_module("cbam", CBAM(c))
+            stage.add_module("pool", nn.MaxPool2d(2))
+            self.encoder.append(stage)
+            c_prev = c
+        self.bottleneck = nn.Sequential(_ConvBlock(c_prev, c_prev))
+        if cbam_bottleneck:
+            self.bottleneck.add_module("cbam", CBAM(c_prev))
+        self.decoder = nn.ModuleList()
+        for c in reversed(channels):
+            stage = nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), _ConvBlock(c_prev, c))
+            if cbam_decoder:
+                stage.add_module("cbam", CBAM(c, spatial_kernel=decoder_spatial_kernel))
+            if eca_decoder:
+                stage.add_module("eca", ECA(c))
+            if spatial_decoder:
+                stage.add_module("spatial", SpatialAttention(decoder_spatial_kernel))
+            self.decoder.append(stage)
+            c_prev = c
+        self.head = nn.Conv2d(c_prev, 2, kernel_size=1)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = x.unsqueeze(1)
+        for stage in self.encoder:
+            h = stage(h)
+        h = self.bottleneck(h)
+        for stage in self.decoder:
+            h = stage(h)
+        out = self.head(h).float()
+        return torch.sigmoid(out[:, 0]), math.pi * torch.tanh(out[:, 1])
+
+
+class PtychoPINNModule(lightning.LightningModule):
+    """Physics-informed training of :class:`PtychoNet` on simulated diffraction counts.
+
+    ``probe`` is ``[N, N]`` or ``[n_probes, N, N]`` (batches then carry
+    ``probe_index``); ``mask`` is ``[N, N]`` bool, True where measured.
+    ``fine_tune_lr_factor`` is stored in the hyper-parameters only.
+    """
+
+    def __init__(
+        self,
+        probe: torch.Tensor,
+        mask: torch.Tensor,
+        nphotons: float,
+        *,
+        eca_encoder: bool = False,
+        cbam_encoder: bool = False,
+        cbam_bottleneck: bool = False,
+        cbam_decoder: bool = False,
+        eca_decoder: bool = False,
+        spatial_decoder: bool = False,
+        decoder_spatial_kernel: int = 7,
+        learning_rate: float = 1e-3,
+        scheduler_type: str = "default",
+        stage_1_epochs: int = 0,
+        stage_2_epochs: int = 0,
+        stage_3_epochs: int = 0,
+        physics_weight_schedule: str = "linear",
+        stage_3_lr_factor: float = 0.1,
+        fine_tune_lr_factor: float = 0.1,
+        checkpoint_monitor_metric: str = "val_loss",
+        channels: tuple[int, ...] = (16, 32, 64),
+    ) -> None:
+        super().__init__()
+        if scheduler_type not in SCHEDULER_TYPES:
+            raise ValueError(f"scheduler_type must be one of {SCHEDULER_TYPES}, got {scheduler_type!r}")
+        if physics_weight_schedule not in PHYSICS_WEIGHT_SCHEDULES:
+            raise ValueError(f"physics_weight_schedule must be one of {PHYSICS_WEIGHT_SCHEDULES}")
+        if probe.shape[-1] % 2 ** len(channels):
+            raise ValueError(f"N={probe.shape[-1]} must be divisible by {2 ** len(channels)}")
+        self.save_hyperparameters(ignore=["probe", "mask"])
+        probes = probe.reshape(-1, *probe.shape[-2:]).to(torch.complex64)
+        self.register_buffer("probe", probes)
+        self.register_buffer("mask", mask.to(torch.bool))
+        intensity = probes.abs().square()
+        self.register_buffer("support", intensity > PROBE_SUPPORT_FRACTION * intensity.amax(dim=(-2, -1), keepdim=True))
+        self.net = PtychoNet(
+            channels=tuple(channels),
+            eca_encoder=eca_encoder,
+            cbam_encoder=cbam_encoder,
+            cbam_bottleneck=cbam_bottleneck,
+            cbam_decoder=cbam_decoder,
+            eca_decoder=eca_decoder,
+            spatial_decoder=spatial_decoder,
+            decoder_spatial_kernel=decoder_spatial_kernel,
+        )
+
+    def normalise(self, counts: torch.Tensor) -> torch.Tensor:
+        """sqrt(counts) scaled by the mean per-pixel count of a transparent object (unit RMS, global scale kept)."""
+        n_pix = counts.shape[-1] * counts.shape[-2]
+        return torch.sqrt(counts.float() * (n_pix / self.hparams.nphotons))
+
+    def forward(self, counts: torch.Tensor) -> torch.Tensor:
+        """Counts ``[B, N, N]`` -> complex64 object patch ``[B, N, N]``."""
+        amplitude, phase = self.net(self.normalise(counts))
+        return torch.polar(amplitude.float(), phase.float())
+
+    def _probe_for(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        index = batch.get("probe_index")
+        return self.probe[index] if index is not None else self.probe[0]
+
+    def _loss(self, batch: dict[str, torch.Tensor], pred: torch.Tensor) -> torch.Tensor:
+        intensity = far_field_intensity(self._probe_for(batch), pred, self.hparams.nphotons)
+        counts = batch["counts"].float()
+        w = physics_weight(
+            self.current_epoch,
+            stage_1_epochs=self.hparams.stage_1_epochs,
+            stage_2_epochs=self.hparams.stage_2_epochs,
+            stage_3_epochs=self.hparams.stage_3_epochs,
+            schedule=self.hparams.physics_weight_schedule,
+        )
+        loss = intensity.new_zeros(())
+        if w > 0.0:
+            loss = loss + w * poisson_deviance(intensity, counts, self.mask)
+        if w < 1.0:
+            loss = loss + (1.0 - w) * amplitude_mae(intensity, counts, self.mask)
+        return loss
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        loss = self._loss(batch, self(batch["counts"]))
+        self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, sync_dist=True)
+        return loss
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        pred = self(batch["counts"])
+        loss = self._loss(batch, pred)
+        index = batch.get("probe_index")
+        region = self.support[index] if index is not None else self.support[0]
+        amp, phase = patch_errors(pred, batch["truth"], region)
+        self.log("val_loss", loss, on_epoch=True, prog_bar=True, sync_dist=True)
+        self.log("val_amplitude_mae", amp, on_epoch=True, sync_dist=True)
+        self.log("val_phase_mae", phase, on_epoch=True, prog_bar=True, sync_dist=True)
+
+    def configure_optimizers(self) -> dict[str, object]:
+        hp = self.hparams
+        return build_optimizers(
+            self.parameters(),
+            learning_rate=hp.learning_rate,
+            scheduler_type=hp.scheduler_type,
+            stage_1_epochs=hp.stage_1_epochs,
+            stage_2_epochs=hp.stage_2_epochs,
+            stage_3_epochs=hp.stage_3_epochs,
+            stage_3_lr_factor=hp.stage_3_lr_factor,
+            monitor=hp.checkpoint_monitor_metric,
+        )
