@@ -1,5 +1,55 @@
+"""`ptycho-knobs generate`: render generated/ from the registry, or check it is fresh."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
 import click
 
-@click.command()
-def generate() -> None:
-    """(placeholder) Render generated/ from the registry."""
+EPILOG = """\b
+Examples:
+  ptycho-knobs generate                      write the files that changed
+  ptycho-knobs generate --check              CI: exit 1 with a diff if anything is stale
+  ptycho-knobs generate --dry-run            say what would be written
+  ptycho-knobs generate --out /tmp/gen       render somewhere else
+  ptycho-knobs generate --spec-file specs/ptychodus_api_spec.md
+                                             also replace section 6 of an existing spec
+  ptycho-knobs generate --spec-file SPEC --insert-section
+                                             insert section 6, renumbering 6.. to 7..
+
+\b
+Outputs (in the registry's output_dir, default generated/ next to the registry):
+  execution_config.py  cli.py  config_bridge.py  spec_execution_config.md
+  run.schema.json  rules.md
+
+\b
+Exit codes: 0 up to date or written, 1 stale (--check), 2 error.
+"""
+
+
+@click.command(epilog=EPILOG)
+@click.option("--check", is_flag=True, help="Write nothing; exit 1 with a unified diff if any file is stale or orphaned.")
+@click.option("--dry-run", is_flag=True, help="Write nothing; list the files that would be written.")
+@click.option("--diff", "show_diff", is_flag=True, help="Also print the unified diff of each file written (or that would be).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Output folder (default: the registry's output_dir).")
+@click.option("--spec-file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="A markdown spec whose section 6 is replaced by the generated one (in place, atomically).")
+@click.option("--insert-section", is_flag=True,
+              help="With --spec-file: if section 6 is about something else, insert ours as 6 and renumber the rest.")
+def generate(check: bool, dry_run: bool, show_diff: bool, out_dir: Path | None,
+             spec_file: Path | None, insert_section: bool) -> None:
+    """Render the generated files from the knob registry.
+
+    Files are rendered in memory and compared with disk; only changed files are written,
+    each atomically, and never outside the output folder. Orphans (files in the output
+    folder that no target produces) are reported, and removed when they carry the
+    do-not-edit header.
+    """
+    from ptycho_knobs.cli_support import app_context
+    from ptycho_knobs.codegen.run import run_generate
+
+    registry = app_context().registry()
+    code = run_generate(registry, out_dir=out_dir, check=check, dry_run=dry_run, show_diff=show_diff,
+                        spec_file=spec_file, insert_section=insert_section)
+    raise SystemExit(code)

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from ptycho_knobs import yamlpos
 from ptycho_knobs.errors import KnobsError, RunConfigError, UsageError

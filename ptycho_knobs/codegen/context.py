@@ -1,0 +1,391 @@
+"""What the templates render: the registry reshaped into plain view objects.
+
+Templates only loop and escape; every decision (which check a field needs, which argparse
+converter, which bridge direction) is made here, in Python, where it can be tested.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, replace
+from typing import Any
+
+from ptycho_knobs.codegen.environment import py_literal
+from ptycho_knobs.ktypes import Category, Condition, Home, Knob, Rule, TfMappingKind
+from ptycho_knobs.registry import Registry
+from ptycho_knobs.typelang import LiteralOf, OptionalOf, Scalar, base_scalar
+
+HOME_DOCS = {
+    Home.EXECUTION: "PyTorch Lightning runtime configuration that the canonical TensorFlow configs do not carry.",
+    Home.TRAINING: "Training knobs that already live in TrainingConfig (PyTorch and TensorFlow).",
+    Home.DATAGEN: "Simulation (data generation) knobs of DatagenConfig / DataConfig.",
+    Home.MODEL: "Model architecture knobs of the PyTorch ModelConfig.",
+    Home.WORKFLOW: "Workflow function parameters (stitching, flips, reassembly), not config fields.",
+}
+
+_KIND_NAMES = {"int": "int", "float": "float", "bool": "bool", "str": "str", "path": "str"}
+
+
+@dataclass(frozen=True)
+class FieldView:
+    """One dataclass field and its CLI flag."""
+
+    knob: Knob
+    annotation: str
+    default: str  # Python source
+    check: str  # the `_check(...)` call in __post_init__
+    flag: str
+    is_bool_flag: bool  # plain bool: `--x/--no-x`
+    converter: str  # Python source of the argparse `type=` callable ('' for bool flags)
+    choices: str  # Python source of the argparse choices tuple, or ''
+    metavar: str
+    help: str  # argparse help text, `%` already doubled
+
+    @property
+    def name(self) -> str:
+        return self.knob.name
+
+
+@dataclass(frozen=True)
+class RuleView:
+    when: str  # Python expression over `self.`
+    violated: str  # Python expression: the rule's requirement does not hold
+    message: str
+
+
+@dataclass(frozen=True)
+class HomeView:
+    """One settable home: one generated dataclass."""
+
+    home: Home
+    class_name: str
+    doc: str
+    fields: tuple[FieldView, ...]
+    rules: tuple[RuleView, ...]
+
+
+@dataclass(frozen=True)
+class CategoryGroup:
+    title: str
+    fields: tuple[FieldView, ...]
+
+
+@dataclass(frozen=True)
+class BridgeItem:
+    knob: str
+    tf_attr: str
+    tf_field: str
+    mapping: str
+    inverted: bool
+
+
+@dataclass(frozen=True)
+class BridgeView:
+    """The TF -> PyTorch function of one home."""
+
+    home: Home
+    class_name: str
+    function: str
+    items: tuple[BridgeItem, ...]
+    computed: tuple[str, ...]  # knobs whose TF equivalent is computed, not carried
+    divergences: tuple[tuple[str, str], ...]
+    doc: str
+
+
+def cli_text(value: Any) -> str:
+    """How a value is typed on the command line (`none`, `true`, `0.001`)."""
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+def check_call(knob: Knob) -> str:
+    base = base_scalar(knob.type)
+    args = [py_literal(knob.name)]
+    if isinstance(base, LiteralOf):
+        args.append("None")
+    else:
+        args.append(_KIND_NAMES[base.name])
+    if isinstance(knob.type, OptionalOf):
+        args.append("optional=True")
+    if isinstance(base, LiteralOf):
+        args.append("literal=" + py_literal(tuple(base.values)))
+    c = knob.constraints
+    if c.choices is not None:
+        args.append("choices=" + py_literal(tuple(c.choices)))
+    for key in ("min", "max", "exclusive_min", "exclusive_max"):
+        bound = getattr(c, key)
+        if bound is not None:
+            args.append(f"{key}={py_literal(bound)}")
+    return f"_check(self, {', '.join(args)})"
+
+
+def _converter(knob: Knob) -> str:
+    base = base_scalar(knob.type)
+    if isinstance(base, LiteralOf):
+        inner = f"_literal({py_literal(tuple(base.values))})"
+    else:
+        inner = {"int": "_int", "float": "_float", "bool": "_bool"}.get(base.name, "_str")
+    return f"_optional({inner})" if isinstance(knob.type, OptionalOf) else inner
+
+
+def field_view(knob: Knob) -> FieldView:
+    base = base_scalar(knob.type)
+    optional = isinstance(knob.type, OptionalOf)
+    is_bool_flag = knob.type == Scalar("bool")
+    values: tuple[Any, ...] | None = None
+    if knob.constraints.choices is not None:
+        values = tuple(knob.constraints.choices)
+    elif isinstance(base, LiteralOf):
+        values = tuple(base.values)
+    if values is not None and optional:
+        values = (*values, None)
+    if values is not None:
+        metavar = "{" + ",".join(cli_text(v) for v in values) + "}"
+    else:
+        metavar = base.name.upper() + ("|none" if optional else "")
+    purpose = " ".join(knob.purpose.split())
+    help_text = f"{purpose} (default: {cli_text(knob.default)})".replace("%", "%%")
+    return FieldView(
+        knob=knob,
+        annotation=knob.type.annotation(),
+        default=py_literal(knob.default),
+        check=check_call(knob),
+        flag=knob.cli_flag,
+        is_bool_flag=is_bool_flag,
+        converter="" if is_bool_flag else _converter(knob),
+        choices="" if values is None or is_bool_flag else py_literal(values),
+        metavar=metavar,
+        help=help_text,
+    )
+
+
+_NEGATED = {"truthy": "falsy", "falsy": "truthy", "is": "is not", "is not": "is", "==": "!=", "!=": "=="}
+
+
+def negation(cond: Condition) -> str:
+    """Python for `not cond`, without double negation or redundant parentheses."""
+    if cond.op in _NEGATED:
+        return replace(cond, op=_NEGATED[cond.op]).python("self.")
+    return "not " + cond.python("self.")  # an ordering test, already parenthesized
+
+
+def rule_view(rule: Rule) -> RuleView:
+    return RuleView(rule.when.python("self."), negation(rule.require), rule.message)
+
+
+def home_views(registry: Registry) -> tuple[HomeView, ...]:
+    views = []
+    for home in Home:
+        if not home.settable:
+            continue
+        knobs = registry.by_home(home)
+        if not knobs:
+            continue
+        assert home.class_name is not None
+        views.append(HomeView(
+            home=home,
+            class_name=home.class_name,
+            doc=HOME_DOCS[home],
+            fields=tuple(field_view(k) for k in knobs),
+            rules=tuple(rule_view(r) for k in knobs for r in k.rules),
+        ))
+    return tuple(views)
+
+
+def category_groups(views: tuple[HomeView, ...]) -> tuple[CategoryGroup, ...]:
+    """Settable fields grouped by category, in category then registry order."""
+    fields = [f for v in views for f in v.fields]
+    groups = []
+    for category in Category:
+        members = tuple(f for f in fields if f.knob.category is category)
+        if members:
+            groups.append(CategoryGroup(category.title, members))
+    return tuple(groups)
+
+
+def function_name(class_name: str) -> str:
+    """`PyTorchExecutionConfig` -> `to_pytorch_execution_config`."""
+    words = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", class_name.replace("PyTorch", "Pytorch"))
+    return "to_" + words.lower()
+
+
+def bridge_views(registry: Registry) -> tuple[BridgeView, ...]:
+    views = []
+    for home in Home:
+        if not home.settable or home.class_name is None:
+            continue
+        knobs = registry.by_home(home)
+        if not knobs:
+            continue
+        mapped = [k for k in knobs if k.tf is not None]
+        items = tuple(
+            BridgeItem(k.name, k.tf.attr, k.tf.field, k.tf.mapping.value, k.tf.mapping is TfMappingKind.INVERTED)
+            for k in mapped if k.tf is not None and k.tf.mapping is not TfMappingKind.COMPUTED
+        )
+        if not items and home is not Home.EXECUTION:
+            continue
+        views.append(_bridge_view(home, home.class_name, items, mapped))
+    return tuple(views)
+
+
+def _bridge_view(home: Home, class_name: str, items: tuple[BridgeItem, ...], mapped: list[Knob]) -> BridgeView:
+    computed = tuple(k.name for k in mapped if k.tf is not None and k.tf.mapping is TfMappingKind.COMPUTED)
+    divergences = tuple((k.name, k.tf.divergence) for k in mapped if k.tf is not None and k.tf.divergence)
+    lines = [f"Build a {class_name} from a TF config; `overrides` (knob -> value) win.", ""]
+    if items:
+        lines.append("Carried: " + ", ".join(
+            f"{i.knob} <- {i.tf_field}" + (" (inverted)" if i.inverted else "") for i in items) + ".")
+    else:
+        lines.append("No knob of this class has a TF equivalent; only `overrides` and defaults apply.")
+    if computed:
+        lines.append("Computed in TF, not carried: " + ", ".join(computed) + ".")
+    for name, why in divergences:
+        lines.append(f"Divergent default of {name}: {' '.join(why.split())}")
+    lines.append("Unknown override keys raise ValueError naming the nearest field.")
+    doc = "\n    ".join(lines).replace("\n    \n", "\n\n") + "\n    "
+    return BridgeView(
+        home=home,
+        class_name=class_name,
+        function=function_name(class_name),
+        items=items,
+        computed=computed,
+        divergences=divergences,
+        doc=doc,
+    )
+
+
+def build_context(registry: Registry) -> dict[str, Any]:
+    """Everything any template may use."""
+    homes = home_views(registry)
+    return {
+        "registry": registry,
+        "registry_sha256": registry.sha256,
+        "homes": homes,
+        "groups": category_groups(homes),
+        "bridges": bridge_views(registry),
+        "settable": tuple(f for v in homes for f in v.fields),
+        "spec_categories": spec_categories(registry),
+        "schema_properties": schema_properties(registry),
+    }
+
+
+# -- spec section 6 and JSON Schema ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SpecRow:
+    name: str
+    type: str
+    default: str
+    cli: str
+    tf: str
+    purpose: str
+    constraints: str
+    parity: str
+    sources: str
+
+
+@dataclass(frozen=True)
+class SpecCategory:
+    number: str  # "6.1"
+    title: str
+    rows: tuple[SpecRow, ...]
+
+
+def _code(text: str) -> str:
+    return f"`{text}`" if "`" not in text else f"`` {text} ``"
+
+
+def spec_row(knob: Knob) -> SpecRow:
+    if knob.home is Home.ENV:
+        src_env = next((s.env for s in knob.sources if s.env), knob.name.upper())
+        cli = f"read-only (environment variable {_code(src_env)})"
+    elif not knob.settable:
+        cli = "fixed (not settable)"
+    elif knob.type == Scalar("bool"):
+        cli = f"{_code(knob.cli_flag)} / {_code('--no-' + knob.cli_flag[2:])}"
+    else:
+        cli = _code(knob.cli_flag)
+    tf = "none"
+    if knob.tf is not None:
+        tf = f"{_code(knob.tf.field)} ({knob.tf.mapping.value})"
+        if knob.tf.has_default:
+            tf += f", TF default {_code(repr(knob.tf.default))}"
+    constraints = [knob.constraints.describe()] if knob.constraints.describe() else []
+    constraints += [f"when {_code(r.when.text)}: {_code(r.require.text)}" for r in knob.rules]
+    parity = [knob.parity_notes]
+    if knob.tf is not None and knob.tf.divergence:
+        parity.append("Divergence: " + knob.tf.divergence)
+    if knob.home_note:
+        parity.append("Home: " + knob.home_note)
+    where = knob.home.class_name or knob.home.value
+    sources = []
+    for s in knob.sources:
+        at = f"{s.file}:{s.line}"
+        detail = f"{s.callee}({s.keyword}=...)" if s.callee and s.keyword else s.callee or s.field or s.env or s.flag
+        sources.append(_code(at) + (f" {detail}" if detail else ""))
+    return SpecRow(
+        name=_code(knob.name) + ("" if knob.settable else " (read-only)" if knob.home is Home.ENV else " (fixed)"),
+        type=_code(str(knob.type)),
+        default=_code(repr(knob.default)),
+        cli=cli,
+        tf=tf,
+        purpose=knob.purpose,
+        constraints="; ".join(constraints) or "none",
+        parity=" ".join(p for p in parity if p) + f" (home: {where})",
+        sources=", ".join(sources) or "none",
+    )
+
+
+def spec_categories(registry: Registry) -> tuple[SpecCategory, ...]:
+    result = []
+    for category in Category:
+        knobs = registry.by_category(category)
+        if knobs:
+            result.append(SpecCategory(f"6.{len(result) + 1}", category.title, tuple(spec_row(k) for k in knobs)))
+    return tuple(result)
+
+
+MODEL_PATTERN = r"^[\w.]+:[\w.]+$"
+
+
+def schema_property(knob: Knob) -> dict[str, Any]:
+    prop: dict[str, Any] = dict(knob.type.json_schema())
+    c = knob.constraints
+    if c.choices is not None:
+        prop.pop("type", None)
+        prop.pop("anyOf", None)
+        prop["enum"] = list(c.choices) + ([None] if isinstance(knob.type, OptionalOf) else [])
+    elif isinstance(knob.type, OptionalOf) and isinstance(knob.type.inner, LiteralOf):
+        prop = {"enum": [*knob.type.inner.values, None]}
+    for key, word in (("min", "minimum"), ("max", "maximum"), ("exclusive_min", "exclusiveMinimum"),
+                      ("exclusive_max", "exclusiveMaximum")):
+        if getattr(c, key) is not None:
+            prop[word] = getattr(c, key)
+    description = " ".join(knob.purpose.split())
+    others = [n for n in knob.names if n != knob.name]
+    if others:
+        description += " Also accepted as: " + ", ".join(others) + "."
+    prop["description"] = description
+    if not (isinstance(knob.default, float) and not math.isfinite(knob.default)):
+        prop["default"] = knob.default  # JSON has no inf/nan
+    return prop
+
+
+def schema_properties(registry: Registry) -> tuple[tuple[str, dict[str, Any]], ...]:
+    props = [(k.name, schema_property(k)) for k in registry.settable()]
+    props += [
+        ("model", {"type": "string", "pattern": MODEL_PATTERN,
+                   "description": "LightningModule to train, as module.path:ClassName (default: built-in workload)."}),
+        ("data", {"type": "string", "pattern": MODEL_PATTERN,
+                  "description": "LightningDataModule to train on, as module.path:ClassName (default: built-in workload)."}),
+        ("model_args", {"type": "object", "description": "Keyword arguments for the model class."}),
+        ("data_args", {"type": "object", "description": "Keyword arguments for the data module class."}),
+    ]
+    return tuple(props)
