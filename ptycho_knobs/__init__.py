@@ -1,13 +1,28 @@
 """ptycho-knobs: one registry for PtychoPINN's PyTorch execution knobs.
 
 The registry (`knob_registry.yaml`) is the single source of truth; `generate` derives the
-dataclass, CLI, bridge, spec section and JSON Schema from it, `audit` checks real source
+dataclasses, CLI, bridge, spec section and JSON Schema from it, `audit` checks real source
 against it, and `train` runs a real Lightning job from it.
+
+The public names are imported lazily so that `ptycho-knobs --help` does not load YAML.
 """
 
-from ptycho_knobs.ktypes import Knob
-from ptycho_knobs.registry import Registry, find_registry, load_registry
+from __future__ import annotations
+
+from typing import Any
 
 __version__ = "0.1.0"
 
 __all__ = ["Knob", "Registry", "__version__", "find_registry", "load_registry"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Knob":
+        from ptycho_knobs.ktypes import Knob
+
+        return Knob
+    if name in ("Registry", "find_registry", "load_registry"):
+        from ptycho_knobs import registry
+
+        return getattr(registry, name)
+    raise AttributeError(f"module 'ptycho_knobs' has no attribute {name!r}")

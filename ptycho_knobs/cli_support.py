@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from ptycho_knobs.errors import UsageError
-from ptycho_knobs.registry import Registry, find_registry, load_registry
+
+if TYPE_CHECKING:  # registry pulls in YAML; `--help` must not pay for it
+    from ptycho_knobs.registry import Registry
 
 
 @dataclass
@@ -19,6 +22,8 @@ class AppContext:
     _registry: Registry | None = field(default=None, repr=False)
 
     def registry_path(self) -> Path:
+        from ptycho_knobs.registry import find_registry
+
         if self.registry_option is not None:
             if not self.registry_option.is_file():
                 raise UsageError(f"registry {self.registry_option} does not exist (from --registry)")
@@ -33,6 +38,8 @@ class AppContext:
 
     def registry(self) -> Registry:
         if self._registry is None:
+            from ptycho_knobs.registry import load_registry
+
             self._registry = load_registry(self.registry_path())
         return self._registry
 

@@ -42,6 +42,8 @@ _TF_FIELD = re.compile(r"^[A-Z][A-Za-z0-9_]*\.[a-z_][A-Za-z0-9_]*$")
 _FLAG = re.compile(r"^--[a-z0-9][a-z0-9-]*$")
 _CONDITION = re.compile(r"^\s*(?:(not)\s+)?([A-Za-z_]\w*)\s*(?:(==|!=|<=|>=|<|>|is not|is)\s*(.+?))?\s*$")
 
+# Names a generated dataclass field cannot take: `self` shadows __post_init__'s argument.
+_RESERVED_NAMES = {"self"}
 _TOP_FIELDS = {"schema_version", "output_dir", "callees", "knobs"}
 _KNOB_FIELDS = {
     "name", "category", "type", "default", "purpose", "home", "catalog_name", "aliases",
@@ -218,8 +220,8 @@ class _Loader:
         for req in _KNOB_REQUIRED:
             if req not in e:
                 raise self.fail(node, f"{what} is missing required field {req!r}")
-        if not _NAME.match(name) or keyword.iskeyword(name):
-            raise self.fail(e["name"].node, f"knob name {name!r} must be a Python identifier (it becomes a field name)")
+        if not _NAME.match(name) or keyword.iskeyword(name) or name in _RESERVED_NAMES or name.startswith("__"):
+            raise self.fail(e["name"].node, f"knob name {name!r} must be a Python identifier and not a reserved name (it becomes a field name)")
         category = self.enum(e["category"], Category, what)
         home = self.enum(e["home"], Home, what)
         type_node = e["type"].node

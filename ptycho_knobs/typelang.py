@@ -98,7 +98,10 @@ def parse_type(text: str) -> KType:
         return Scalar(stripped)
     m = re.fullmatch(r"Optional\[(.*)\]", stripped, re.S)
     if m:
-        inner = parse_type(m.group(1))
+        try:
+            inner = parse_type(m.group(1))
+        except TypeParseError as exc:  # report the column in the whole expression
+            raise TypeParseError(str(exc), lead + len("Optional[") + exc.col) from None
         if isinstance(inner, OptionalOf):
             raise TypeParseError("Optional[Optional[T]] is redundant; write Optional[T]", lead + 10)
         return OptionalOf(inner)

@@ -59,8 +59,12 @@ def load(path: Path, error: type[LocatedError]) -> Node | None:
     return loads(text, path, error)
 
 
+# libyaml's parser is ~4x faster on big registries; the safe constructor is the same.
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def loads(text: str, path: Path | str, error: type[LocatedError]) -> Node | None:
-    loader = yaml.SafeLoader(text)
+    loader = _Loader(text)
     try:
         root = loader.get_single_node()
         if root is None:
@@ -76,7 +80,7 @@ def loads(text: str, path: Path | str, error: type[LocatedError]) -> Node | None
         loader.dispose()
 
 
-def _convert(loader: yaml.SafeLoader, node: yaml.Node, path: Path | str, error: type[LocatedError]) -> Node:
+def _convert(loader: Any, node: yaml.Node, path: Path | str, error: type[LocatedError]) -> Node:
     line, col = node.start_mark.line + 1, node.start_mark.column + 1
     if isinstance(node, yaml.MappingNode):
         loader.flatten_mapping(node)

@@ -183,7 +183,7 @@ def test_schema_lists_every_settable_knob() -> None:
     ("unknown_category", "unknown_category.yaml:6:15: knob 'num_workers': unknown category 'data_loadin'"),
     ("unknown_home", "unknown_home.yaml:7:11: knob 'num_workers': unknown home 'executon'"),
     ("malformed_tf_field", "malformed_tf_field.yaml:12:17: knob 'num_workers': TF field 'training_config.num_workers' is malformed"),
-    ("bad_type_expression", "bad_type_expression.yaml:8:11: knob 'num_workers': unknown type 'integer'; expected one of int, float, bool, str, path, Optional[T] or Literal[...]"),
+    ("bad_type_expression", "bad_type_expression.yaml:8:20: knob 'num_workers': unknown type 'integer'; expected one of int, float, bool, str, path, Optional[T] or Literal[...]"),
     ("duplicate_yaml_key", "duplicate_yaml_key.yaml:12:5: duplicate key 'default' (first defined on line 9)"),
 ])
 def test_bad_registry_is_a_located_error(case: str, expected: str, monkeypatch: pytest.MonkeyPatch) -> None:
