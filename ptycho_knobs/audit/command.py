@@ -1,5 +1,118 @@
+"""`ptycho-knobs audit PATHS...`: check real source against the registry."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
 import click
 
-@click.command()
-def audit() -> None:
-    """(placeholder) Audit source against the registry."""
+from ptycho_knobs.audit.findings import OutputFormat
+
+EPILOG = """\b
+Examples:
+  ptycho-knobs audit ptycho_torch/
+  ptycho-knobs audit ptycho_torch/ --format sarif > audit.sarif
+  ptycho-knobs audit ptycho_torch/ --select PK001,PK002 --format github
+  ptycho-knobs audit ptycho_torch/ --tf-config ptycho/config/config.py
+  ptycho-knobs audit ptycho_torch/ --write-baseline .ptycho-knobs-baseline.json
+  ptycho-knobs audit ptycho_torch/ --baseline .ptycho-knobs-baseline.json
+  ptycho-knobs audit ptycho_torch/ --fix-locations --diff
+
+\b
+Rules: PK001 hardcoded-knob, PK002 default-drift, PK003 stale-location,
+PK004 missing-source, PK005 unregistered-knob, PK006 tf-parity (needs --tf-config),
+PK007 unverifiable, PK900 parse-error, PK901 unused-suppression, PK902 unreadable-file,
+PK903 empty-file, PK999 internal-error. Full reference: generated/rules.md.
+Suppress inline with `# ptycho-knobs: ignore[PK001] reason`.
+
+\b
+Exit codes: 0 clean, 1 findings, 2 usage error, unreadable registry/path or internal error.
+"""
+
+
+def _codes(values: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(c.strip().upper() for v in values for c in v.split(",") if c.strip())
+
+
+@click.command(epilog=EPILOG)
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=str))
+@click.option("--format", "fmt", type=click.Choice([f.value for f in OutputFormat]), default="text",
+              show_default=True, help="Output format of the findings (stdout).")
+@click.option("--select", multiple=True, metavar="CODES", help="Only these codes or prefixes (PK001,PK002 or PK00).")
+@click.option("--ignore", multiple=True, metavar="CODES", help="Skip these codes or prefixes.")
+@click.option("--baseline", type=click.Path(dir_okay=False, path_type=Path),
+              help="Report only findings not in this baseline file.")
+@click.option("--write-baseline", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write every current finding to this baseline file and exit 0.")
+@click.option("--fix-locations", is_flag=True, help="Rewrite stale `line:` numbers in the registry (PK003).")
+@click.option("--diff", is_flag=True, help="With --fix-locations: print the change, write nothing.")
+@click.option("--tf-config", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The TF canonical config module (read statically) for PK006 tf-parity.")
+@click.option("--jobs", "-j", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Worker processes; 0 means one per core.")
+@click.option("--no-cache", is_flag=True, help="Neither read nor write the cache.")
+@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Cache folder. Default: $PTYCHO_KNOBS_CACHE_DIR, $XDG_CACHE_HOME/ptycho-knobs, "
+                   "or .ptycho_knobs_cache next to the first audited path.")
+@click.option("--exit-zero", is_flag=True, help="Exit 0 even with findings (errors still exit 2).")
+def audit(paths: tuple[str, ...], fmt: str, select: tuple[str, ...], ignore: tuple[str, ...],
+          baseline: Path | None, write_baseline: Path | None, fix_locations: bool, diff: bool,
+          tf_config: Path | None, jobs: int, no_cache: bool, cache_dir: Path | None, exit_zero: bool) -> None:
+    """Find hard-coded and drifting knob values in Python source.
+
+    Scans PATHS (files or folders; .py files, hidden folders skipped) for literals passed to
+    watched Lightning/torch calls, defaults that differ from the registry, registry
+    locations that went stale, and more. Never imports or runs the scanned code.
+    """
+    from ptycho_knobs.audit import baseline as baseline_mod
+    from ptycho_knobs.audit import report
+    from ptycho_knobs.audit.engine import Options, run_audit
+    from ptycho_knobs.cli_support import app_context
+    from ptycho_knobs.errors import UsageError
+
+    if diff and not fix_locations:
+        raise UsageError("--diff only goes with --fix-locations")
+    if baseline and write_baseline:
+        raise UsageError("--baseline and --write-baseline do not go together")
+    from ptycho_knobs.audit.engine import cached_registry, default_cache_dir
+
+    ctx = app_context()
+    missing = [p for p in paths if not Path(p).exists() and not Path(p).is_symlink()]
+    if missing:
+        raise UsageError(f"{missing[0]}: no such file or directory")
+    cache_folder = None if no_cache else (cache_dir or default_cache_dir([Path(paths[0]).absolute()]))
+    registry = cached_registry(ctx.registry_path(), cache_folder)
+    options = Options(select=_codes(select), ignore=_codes(ignore), tf_config=tf_config, jobs=jobs,
+                      cache=not no_cache, cache_dir=cache_dir)
+    result = run_audit(list(paths), registry, options)
+    findings = result.findings
+
+    if fix_locations:
+        from ptycho_knobs.audit.engine import _display_other
+        from ptycho_knobs.audit.fix_locations import fix_locations as apply_fixes
+
+        shown = _display_other(registry.path)
+        text, count = apply_fixes(registry.path, findings, diff, shown)
+        if diff:
+            click.echo(text, nl=False)
+            click.echo(f"{count} stale location(s) would be fixed in {shown} (--diff: nothing written).", err=True)
+            sys.exit(0)
+        click.echo(f"Fixed {count} stale location(s) in {shown}.", err=True)
+        findings = [f for f in findings if not (f.code == "PK003" and f.fix)]
+
+    if write_baseline:
+        n = baseline_mod.write(write_baseline, findings)
+        click.echo(f"Wrote {n} finding(s) to baseline {write_baseline}.", err=True)
+        sys.exit(2 if result.internal_error else 0)
+    if baseline:
+        known = baseline_mod.load(baseline)
+        before = len(findings)
+        findings = baseline_mod.subtract(findings, known)
+        result.stats.baselined = before - len(findings)
+
+    click.echo(report.render(findings, OutputFormat(fmt), result.rules), nl=False)
+    click.echo(report.summary(findings, result.stats), err=True)
+    if result.internal_error:
+        sys.exit(2)
+    sys.exit(1 if findings and not exit_zero else 0)

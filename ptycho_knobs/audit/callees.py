@@ -1,0 +1,137 @@
+"""Which calls the audit watches, and how a call in source resolves to one of them.
+
+Watched classes come from the registry (`callees:` with their import paths, plus every
+`Callee.keyword` named by a source or target). A call resolves through the module's imports,
+the way LibCST's QualifiedNameProvider names it: `import lightning as L; L.Trainer` is
+`lightning.Trainer`, `from lightning.pytorch.strategies import DDPStrategy` is
+`lightning.pytorch.strategies.DDPStrategy`. Classes defined in the scanned tree that derive
+from a watched class (`class TensorDictDataLoader(DataLoader)`) are watched too, found by a
+cheap text pass over every file before any parsing.
+
+We resolve imports ourselves over Python's `ast` rather than with LibCST's
+QualifiedNameProvider: the provider costs about 0.2 s per large file, which alone would
+be ten times the benchmark's budget on the Lightning tree, while the cases the audit needs
+(module and function-level imports, aliases, attribute chains) are a few lines over `ast`.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import re
+from dataclasses import dataclass, field
+
+from ptycho_knobs.registry import Registry
+
+_CLASS_DEF = re.compile(rb"^[ \t]*class[ \t]+(\w+)[ \t]*\(([^)]*)\)", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class WatchSet:
+    """Qualified import paths -> callee name, plus in-tree subclasses -> callee name."""
+
+    qualified: dict[str, str]
+    positional: dict[str, tuple[str, ...]]
+    subclasses: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def short_names(self) -> frozenset[str]:
+        return frozenset(set(self.positional) | set(self.subclasses))
+
+    def digest(self) -> str:
+        text = repr((sorted(self.qualified.items()), sorted(self.positional.items()), sorted(self.subclasses.items())))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def resolve(self, qualified: str | None) -> str | None:
+        """The callee a fully qualified name stands for, or None."""
+        if qualified is None:
+            return None
+        hit = self.qualified.get(qualified)
+        if hit is not None:
+            return hit
+        last = qualified.rsplit(".", 1)[-1]
+        return self.subclasses.get(last)
+
+    def with_subclasses(self, sources: list[bytes]) -> WatchSet:
+        """Add classes defined in `sources` that derive (transitively) from a watched class.
+
+        Only files that mention a watched name are searched (a fast substring test first):
+        a subclass definition names its base."""
+        found: dict[str, str] = {}
+        names = set(self.positional)
+        searched: set[int] = set()
+        while True:
+            needles = [n.encode() for n in names]
+            bases: dict[str, set[str]] = {}
+            for i, text in enumerate(sources):
+                if i in searched or not any(n in text for n in needles):
+                    continue
+                searched.add(i)
+                for match in _CLASS_DEF.finditer(text):
+                    parts = {b.strip().rsplit(b".", 1)[-1].decode("ascii", "replace") for b in match.group(2).split(b",")}
+                    bases.setdefault(match.group(1).decode("ascii", "replace"), set()).update(parts)
+            new: dict[str, str] = {}
+            changed = True
+            while changed:
+                changed = False
+                for cls, parts in bases.items():
+                    if cls in found or cls in new or cls in self.positional:
+                        continue
+                    for base in parts:
+                        callee = base if base in self.positional else found.get(base) or new.get(base)
+                        if callee:
+                            new[cls] = callee
+                            changed = True
+                            break
+            if not new:
+                return WatchSet(self.qualified, self.positional, found)
+            found.update(new)
+            names = set(new)
+            searched = set()
+
+def watch_set(registry: Registry) -> WatchSet:
+    qualified: dict[str, str] = {}
+    positional: dict[str, tuple[str, ...]] = {}
+    for callee in registry.callees:
+        positional[callee.name] = callee.positional
+        for q in callee.qualified:
+            qualified[q] = callee.name
+    return WatchSet(qualified, positional)
+
+
+class ImportMap:
+    """Local names bound by imports anywhere in a module -> the dotted name they stand for.
+
+    Function-level imports count as if they were at module level: a name imported in one
+    function and used in another is rare enough, and it only widens what we watch.
+    """
+
+    def __init__(self, tree: ast.Module, package: str = "") -> None:
+        self.names: dict[str, str] = {}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                for alias in node.names:
+                    if alias.asname:
+                        self.names[alias.asname] = alias.name
+                    else:
+                        top = alias.name.split(".", 1)[0]
+                        self.names[top] = top
+            elif isinstance(node, ast.ImportFrom):
+                module = node.module or ""
+                if node.level:
+                    module = ("." * node.level) + module
+                for alias in node.names:
+                    if alias.name == "*":
+                        continue
+                    self.names[alias.asname or alias.name] = f"{module}.{alias.name}" if module else alias.name
+
+    def qualify(self, expr: ast.expr) -> str | None:
+        """`L.pytorch.Trainer` -> `lightning.pytorch.Trainer`; a bare local name stays itself."""
+        parts: list[str] = []
+        while isinstance(expr, ast.Attribute):
+            parts.append(expr.attr)
+            expr = expr.value
+        if not isinstance(expr, ast.Name):
+            return None
+        head = self.names.get(expr.id, expr.id)
+        return ".".join([head, *reversed(parts)])

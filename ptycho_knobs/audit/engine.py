@@ -1,0 +1,430 @@
+"""Run an audit: walk, pre-filter, scan (in a process pool, through the cache), apply rules,
+suppressions and the baseline.
+
+The order matters for speed. Every file is read (it has to be hashed anyway), but only a
+file whose text mentions a watched class, a watched environment variable, `add_argument`,
+or that a registry source names, is parsed. Parsed facts are cached by content hash under
+a key of registry hash + tool version + watched names, so a warm run parses nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import re
+import tempfile
+from collections.abc import Iterable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path, PurePath
+
+from ptycho_knobs import __version__
+from ptycho_knobs.audit.callees import WatchSet, watch_set
+from ptycho_knobs.audit.findings import FileFacts, Finding, Span
+from ptycho_knobs.audit.index import AuditIndex, matches
+from ptycho_knobs.audit.rule import AuditRule, FileContext, ProjectContext, all_rules
+from ptycho_knobs.audit.scanner import Needs, scan_source
+from ptycho_knobs.errors import UsageError
+from ptycho_knobs.registry import Registry
+
+MAX_BYTES = 5 * 1024 * 1024  # larger files are reported (PK902) and skipped
+SKIP_DIRS = frozenset({"__pycache__", "node_modules", "site-packages"})
+CACHE_DIRNAME = ".ptycho_knobs_cache"
+
+
+@dataclass
+class Options:
+    select: tuple[str, ...] = ()
+    ignore: tuple[str, ...] = ()
+    tf_config: Path | None = None
+    jobs: int = 0  # 0: all cores
+    cache: bool = True
+    cache_dir: Path | None = None
+
+
+@dataclass
+class Stats:
+    files: int = 0
+    parsed: int = 0
+    prefiltered: int = 0
+    cached: int = 0
+    suppressed: int = 0
+    baselined: int = 0
+
+
+@dataclass
+class AuditResult:
+    findings: list[Finding]
+    stats: Stats
+    internal_error: bool = False
+    rules: list[type[AuditRule]] = field(default_factory=list)
+
+
+# -- walking ------------------------------------------------------------------------------
+
+
+@dataclass
+class Entry:
+    path: Path  # absolute, not resolved (symlinks kept as the user sees them)
+    shown: str
+    data: bytes | None = None
+    problem: tuple[str, str] | None = None  # (code, message) when unreadable
+
+
+def _shown(typed: str, root: Path, path: Path) -> str:
+    if path == root:
+        return os.path.normpath(typed)
+    return os.path.normpath(os.path.join(typed, os.path.relpath(path, root)))
+
+
+def walk(paths: Iterable[str]) -> tuple[list[Entry], list[Path]]:
+    """Every .py file under `paths`, with symlink loops and unreadable files as problems."""
+    entries: list[Entry] = []
+    roots: list[Path] = []
+    for typed in paths:
+        root = Path(os.path.abspath(typed))
+        if not os.path.lexists(root):
+            raise UsageError(f"{typed}: no such file or directory")
+        roots.append(root)
+        if not root.is_dir():
+            entries.append(Entry(root, os.path.normpath(typed)))
+            continue
+        seen = {os.path.realpath(root)}
+        for folder, dirs, files in os.walk(root, followlinks=True):
+            keep = []
+            for d in sorted(dirs):
+                if d.startswith(".") or d in SKIP_DIRS:
+                    continue
+                full = os.path.join(folder, d)
+                real = os.path.realpath(full)
+                if os.path.islink(full) and (real in seen or _is_ancestor(real, folder)):
+                    entries.append(Entry(Path(full), _shown(typed, root, Path(full)),
+                                         problem=("PK902", f"symlink loop (points back to {real}); folder skipped")))
+                    continue
+                seen.add(real)
+                keep.append(d)
+            dirs[:] = keep
+            for name in sorted(files):
+                if name.endswith(".py"):
+                    full = Path(folder, name)
+                    entries.append(Entry(full, _shown(typed, root, full)))
+    unique: dict[Path, Entry] = {}
+    for e in entries:
+        unique.setdefault(e.path, e)
+    return list(unique.values()), roots
+
+
+def _is_ancestor(real: str, folder: str) -> bool:
+    here = os.path.realpath(folder)
+    return here == real or here.startswith(real.rstrip(os.sep) + os.sep)
+
+
+def read(entry: Entry) -> None:
+    if entry.problem:
+        return
+    try:
+        size = os.stat(entry.path).st_size
+        if size > MAX_BYTES:
+            entry.problem = ("PK902", f"file is {size / 1e6:.1f} MB, over the {MAX_BYTES // (1024 * 1024)} MB limit; skipped")
+            return
+        entry.data = entry.path.read_bytes()
+    except OSError as exc:
+        reason = "symlink loop" if exc.errno == 40 else (exc.strerror or str(exc))
+        entry.problem = ("PK902", f"cannot read: {reason}; skipped")
+
+
+# -- scanning, cached and in parallel --------------------------------------------------------
+
+
+_WORKER: tuple[WatchSet, Needs, Needs] | None = None
+
+
+def _init_worker(watch: WatchSet, plain: Needs, source: Needs) -> None:
+    global _WORKER
+    _WORKER = (watch, plain, source)
+
+
+def _scan_job(job: tuple[bytes, bool]) -> FileFacts:
+    assert _WORKER is not None
+    watch, plain, source = _WORKER
+    return _safe_scan(job[0], watch, source if job[1] else plain)
+
+
+def _safe_scan(data: bytes, watch: WatchSet, needs: Needs) -> FileFacts:
+    try:
+        return scan_source(data, watch, needs)
+    except Exception as exc:  # a scanner bug must not hide the rest of the tree
+        return FileFacts(problem=("PK999", f"internal error while scanning: {type(exc).__name__}: {exc}", 1, 1))
+
+
+class Cache:
+    """Facts by file content hash, one pickle per (tool version, registry, watched names)."""
+
+    def __init__(self, folder: Path | None, namespace: str) -> None:
+        self.file = folder / f"audit-{namespace}.pickle" if folder else None
+        self.data: dict[str, FileFacts] = {}
+        self.dirty = False
+        if self.file and self.file.is_file():
+            try:
+                with open(self.file, "rb") as fh:
+                    loaded = pickle.load(fh)
+                if isinstance(loaded, dict):
+                    self.data = loaded
+            except Exception:  # a corrupt cache is a cache miss, never an error
+                self.data = {}
+
+    def get(self, key: str) -> FileFacts | None:
+        return self.data.get(key)
+
+    def put(self, key: str, facts: FileFacts) -> None:
+        self.data[key] = facts
+        self.dirty = True
+
+    def save(self) -> None:
+        if not self.file or not self.dirty:
+            return
+        try:
+            self.file.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.file.parent, prefix=".audit-", suffix=".tmp")
+            with os.fdopen(fd, "wb") as fh:
+                pickle.dump(self.data, fh, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, self.file)
+        except OSError:
+            pass  # a read-only checkout still audits, just without a cache
+
+
+def default_cache_dir(roots: list[Path]) -> Path:
+    if os.environ.get("PTYCHO_KNOBS_CACHE_DIR"):
+        return Path(os.environ["PTYCHO_KNOBS_CACHE_DIR"])
+    if os.environ.get("XDG_CACHE_HOME"):
+        return Path(os.environ["XDG_CACHE_HOME"]) / "ptycho-knobs"
+    return roots[0].parent / CACHE_DIRNAME
+
+
+class Prefilter:
+    """Whether a file's bytes can matter: a watched name followed by `(` or `as`, a quoted
+    watched environment variable, or `add_argument`. Plain substring tests (memchr fast)
+    run first; the regex only confirms a hit."""
+
+    def __init__(self, watch: WatchSet, index: AuditIndex) -> None:
+        self.needles = [n.encode() for n in sorted(watch.short_names)] + [e.encode() for e in sorted(index.env)]
+        self.needles.append(b"add_argument")
+        self.pattern = _prefilter_pattern(watch, index)
+
+    def __call__(self, data: bytes) -> bool:
+        return any(n in data for n in self.needles) and self.pattern.search(data) is not None
+
+
+def _prefilter_pattern(watch: WatchSet, index: AuditIndex) -> re.Pattern[bytes]:
+    names = sorted(watch.short_names)
+    parts = [rb"\b(?:" + b"|".join(re.escape(n.encode()) for n in names) + rb")\b\s*(?:\(|as\b)"] if names else []
+    env = sorted(index.env)
+    if env:
+        parts.append(rb"[\"'](?:" + b"|".join(re.escape(e.encode()) for e in env) + rb")[\"']")
+    parts.append(rb"\badd_argument\b")
+    return re.compile(b"|".join(parts))
+
+
+def needs_for(registry: Registry) -> tuple[Needs, Needs]:
+    classes = frozenset(s.field.split(".", 1)[0] for k in registry.knobs for s in k.sources if s.field)
+    attrs = frozenset(s.field.split(".", 1)[1] for k in registry.knobs for s in k.sources if s.field)
+    return Needs(classes, attrs, False), Needs(classes, attrs, True)
+
+
+# -- the audit ------------------------------------------------------------------------------
+
+
+def selected(rules: list[type[AuditRule]], options: Options) -> list[type[AuditRule]]:
+    def hit(code: str, patterns: tuple[str, ...]) -> bool:
+        return any(code.startswith(p) for p in patterns)
+
+    return [r for r in rules if (not options.select or hit(r.CODE, options.select)) and not hit(r.CODE, options.ignore)]
+
+
+def run_audit(paths: list[str], registry: Registry, options: Options, registry_shown: str | None = None) -> AuditResult:
+    entries, roots = walk(paths)
+    for entry in entries:
+        read(entry)
+    stats = Stats(files=len(entries))
+    index = AuditIndex.build(registry)
+    watch = watch_set(registry).with_subclasses([e.data for e in entries if e.data])
+    plain, source_needs = needs_for(registry)
+    source_files = index.source_files()
+    wanted = Prefilter(watch, index)
+    basenames = {f.rsplit('/', 1)[-1] for f in source_files}
+    namespace = hashlib.sha256(
+        f"{__version__}|{registry.sha256}|{watch.digest()}|{sorted(plain.field_classes)}|{sorted(plain.field_attrs)}".encode()).hexdigest()[:20]
+    cache = Cache(options.cache_dir or default_cache_dir(roots), namespace) if options.cache else Cache(None, namespace)
+
+    facts: dict[Path, FileFacts] = {}
+    jobs: list[tuple[Entry, str, bool]] = []
+    for entry in entries:
+        if entry.data is None:
+            continue
+        is_source = entry.path.name in basenames and any(matches(PurePath(entry.path), f) for f in source_files)
+        if not entry.data.strip():
+            facts[entry.path] = FileFacts()
+            continue
+        if not is_source and not wanted(entry.data):
+            stats.prefiltered += 1
+            facts[entry.path] = FileFacts()
+            continue
+        key = hashlib.sha256(entry.data).hexdigest() + ("s" if is_source else "")
+        hit = cache.get(key)
+        if hit is not None:
+            stats.cached += 1
+            facts[entry.path] = hit
+        else:
+            jobs.append((entry, key, is_source))
+    stats.parsed = len(jobs)
+    results = _scan_all([(e.data or b"", s) for e, _, s in jobs], watch, plain, source_needs, options.jobs)
+    for (entry, key, _), result in zip(jobs, results, strict=False):
+        facts[entry.path] = result
+        if not result.problem or result.problem[0] != "PK999":
+            cache.put(key, result)
+    cache.save()
+
+    rules = selected(all_rules(), options)
+    codes = {r.CODE for r in rules}
+    findings: list[Finding] = []
+    contexts: list[FileContext] = []
+    display: dict[Path, str] = {}
+    internal = False
+    for entry in entries:
+        display[entry.path] = entry.shown
+        if entry.problem:
+            findings.append(_meta(entry.shown, entry.problem[0], entry.problem[1], 1, 1))
+            continue
+        assert entry.data is not None
+        if not entry.data.strip():
+            if entry.path.name != "__init__.py":
+                findings.append(_meta(entry.shown, "PK903", "file is empty", 1, 1))
+            continue
+        f = facts[entry.path]
+        if f.problem:
+            code, message, line, col = f.problem
+            internal = internal or code == "PK999"
+            findings.append(_meta(entry.shown, code, message, line, col))
+            continue
+        contexts.append(FileContext(entry.path, entry.shown, f, index))
+    tf_shown = _display_other(options.tf_config) if options.tf_config else ""
+    project = ProjectContext(contexts, roots, index, registry_shown or _display_other(registry.path),
+                             options.tf_config, tf_shown, display)
+    instances = [r() for r in rules]
+    per_file: dict[str, list[Finding]] = {}
+    for ctx in contexts:
+        for rule in instances:
+            per_file.setdefault(ctx.shown, []).extend(rule.check_file(ctx))
+    for rule in instances:
+        for finding in rule.check_project(project):
+            per_file.setdefault(finding.path, []).append(finding)
+    suppressions = {ctx.shown: ctx.facts.suppressions for ctx in contexts}
+    for shown, found in per_file.items():
+        kept, used = _apply_suppressions(found, suppressions.get(shown, ()))
+        stats.suppressed += len(found) - len(kept)
+        findings.extend(kept)
+        if "PK901" in codes:
+            findings.extend(_unused(shown, suppressions.get(shown, ()), used, codes))
+    for shown, sups in suppressions.items():
+        if shown not in per_file and "PK901" in codes:
+            findings.extend(_unused(shown, sups, set(), codes))
+    meta_codes = {"PK900", "PK902", "PK903", "PK999"}
+    findings = [f for f in findings if f.code in codes or (f.code in meta_codes and _meta_selected(f.code, options))]
+    findings.sort(key=Finding.sort_key)
+    return AuditResult(findings, stats, internal, rules)
+
+
+def _meta_selected(code: str, options: Options) -> bool:
+    if any(code.startswith(p) for p in options.ignore):
+        return False
+    return not options.select or any(code.startswith(p) for p in options.select) or code == "PK999"
+
+
+def _meta(shown: str, code: str, message: str, line: int, col: int) -> Finding:
+    from ptycho_knobs.audit.rules import meta
+
+    return Finding(shown, line, col, line, code, meta.NAMES[code], None, message, text=message)
+
+
+def _display_other(path: Path) -> str:
+    rel = os.path.relpath(os.path.abspath(path))
+    return rel if not rel.startswith("..") else os.path.abspath(path)
+
+
+def _apply_suppressions(found: list[Finding], sups: tuple) -> tuple[list[Finding], set[int]]:
+    kept: list[Finding] = []
+    used: set[int] = set()
+    for finding in found:
+        hit = False
+        if finding.scope:
+            first, last = finding.scope
+            for i, s in enumerate(sups):
+                if first - 1 <= s.line <= last and (not s.codes or finding.code in s.codes):
+                    used.add(i)
+                    hit = True
+        if not hit:
+            kept.append(finding)
+    return kept, used
+
+
+def _unused(shown: str, sups: tuple, used: set[int], codes: set[str]) -> list[Finding]:
+    from ptycho_knobs.audit.rules.meta import UnusedSuppression
+
+    out = []
+    for i, s in enumerate(sups):
+        if i in used or (s.codes and not any(c in codes for c in s.codes)):
+            continue
+        what = ", ".join(s.codes) if s.codes else "any"
+        out.append(UnusedSuppression().finding(
+            shown, Span(s.line, s.col, s.line), None,
+            f"unused suppression: no {what} finding here to ignore; remove the comment"))
+    return out
+
+
+def _scan_all(jobs: list[tuple[bytes, bool]], watch: WatchSet, plain: Needs, source: Needs, n_jobs: int) -> list[FileFacts]:
+    workers = n_jobs or os.cpu_count() or 1
+    size = sum(len(d) for d, _ in jobs)
+    if workers <= 1 or len(jobs) < 4 or size < 400_000:
+        return [_safe_scan(d, watch, source if s else plain) for d, s in jobs]
+    workers = min(workers, len(jobs))
+    # Largest first, so one big file does not finish last on its own.
+    order = sorted(range(len(jobs)), key=lambda i: -len(jobs[i][0]))
+    with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(watch, plain, source)) as pool:
+        done = list(pool.map(_scan_job, [jobs[i] for i in order], chunksize=max(1, len(jobs) // (workers * 4))))
+    out: list[FileFacts] = [FileFacts()] * len(jobs)
+    for i, result in zip(order, done, strict=False):
+        out[i] = result
+    return out
+
+
+def cached_registry(path: Path, folder: Path | None) -> Registry:
+    """The registry, from a pickle keyed by its bytes and path when one exists (YAML parsing
+    with positions is most of a warm audit's time); loaded and validated otherwise."""
+    from ptycho_knobs.registry import load_registry
+
+    if folder is None:
+        return load_registry(path)
+    try:
+        raw = path.read_bytes()
+    except OSError:
+        return load_registry(path)  # raises the located, friendly error
+    key = hashlib.sha256(raw + b"\0" + str(path.resolve()).encode() + __version__.encode()).hexdigest()[:20]
+    file = folder / f"registry-{key}.pickle"
+    try:
+        with open(file, "rb") as fh:
+            registry = pickle.load(fh)
+        if isinstance(registry, Registry):
+            return registry
+    except Exception:
+        pass
+    registry = load_registry(path)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".registry-", suffix=".tmp")
+        with os.fdopen(fd, "wb") as fh:
+            pickle.dump(registry, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, file)
+    except (OSError, pickle.PicklingError, TypeError, AttributeError):
+        pass
+    return registry

@@ -1,0 +1,165 @@
+"""Value objects the audit passes around: per-file facts (cached) and findings (reported).
+
+Facts are what the scanner read from one file, independent of any rule; rules turn facts
+plus the registry into `Finding`s. Keeping the two apart is what makes the cache simple:
+facts depend only on the file's bytes, the registry and the watched names.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class _NotLiteral:
+    """Marker for a value that flows from a name, attribute or call (not a literal)."""
+
+    def __repr__(self) -> str:
+        return "<not a literal>"
+
+    def __reduce__(self) -> str:
+        return "NOT_LITERAL"
+
+
+NOT_LITERAL: Any = _NotLiteral()
+
+
+class OutputFormat(str, enum.Enum):
+    TEXT = "text"
+    JSON = "json"
+    SARIF = "sarif"
+    GITHUB = "github"
+
+
+@dataclass(frozen=True)
+class Span:
+    """1-based line, 1-based character column; `end_line` for multi-line statements."""
+
+    line: int
+    col: int
+    end_line: int
+
+
+@dataclass(frozen=True)
+class Arg:
+    """One keyword reaching a watched call (given by name, by position, or from a dict)."""
+
+    keyword: str
+    value: Any  # the literal value, or NOT_LITERAL
+    at: Span
+    via: str = "keyword"  # keyword | positional | dict
+
+    @property
+    def literal(self) -> bool:
+        return self.value is not NOT_LITERAL
+
+
+@dataclass(frozen=True)
+class CallFact:
+    """A call to a watched class (or a subclass of one) with the arguments it receives."""
+
+    callee: str  # the registry callee it resolves to, e.g. "Trainer"
+    shown: str  # how the code spells it, e.g. "L.Trainer"
+    at: Span
+    args: tuple[Arg, ...]
+    splats: tuple[Span, ...]  # `**kwargs` that could not be resolved
+    text: str  # normalised source of the statement, for baseline fingerprints
+
+
+@dataclass(frozen=True)
+class FieldFact:
+    """`attr: T = default` inside `class cls` (or an attribute reference, when `ref`)."""
+
+    cls: str
+    attr: str
+    value: Any
+    has_default: bool
+    at: Span
+    text: str
+    ref: bool = False  # only a `x.attr` reference, not the definition
+
+
+@dataclass(frozen=True)
+class FlagFact:
+    """`parser.add_argument('--flag', default=...)`."""
+
+    flags: tuple[str, ...]
+    dest: str
+    value: Any
+    has_default: bool
+    at: Span
+    text: str
+
+
+@dataclass(frozen=True)
+class EnvFact:
+    """`os.environ.get('RANK', 0)`, `os.getenv(...)`, `os.environ['RANK']` (read or write)."""
+
+    var: str
+    value: Any
+    has_default: bool
+    at: Span
+    text: str
+
+
+@dataclass(frozen=True)
+class Suppression:
+    line: int
+    col: int
+    codes: tuple[str, ...]  # empty: every code
+
+
+@dataclass(frozen=True)
+class FileFacts:
+    """Everything the rules need from one file."""
+
+    calls: tuple[CallFact, ...] = ()
+    fields: tuple[FieldFact, ...] = ()
+    flags: tuple[FlagFact, ...] = ()
+    envs: tuple[EnvFact, ...] = ()
+    suppressions: tuple[Suppression, ...] = ()
+    problem: tuple[str, str, int, int] | None = None  # (code, message, line, col)
+    lines: int = 0
+
+
+@dataclass(frozen=True)
+class Fix:
+    """A text replacement that resolves a finding (used by SARIF and --fix-locations)."""
+
+    path: str
+    line: int
+    col: int
+    end_col: int
+    replacement: str
+    description: str
+
+
+@dataclass(frozen=True)
+class Finding:
+    path: str  # as shown to the user: relative to the audited root's parent
+    line: int
+    col: int
+    end_line: int
+    code: str
+    rule: str
+    knob: str | None
+    message: str
+    text: str = ""  # normalised statement text, for baseline fingerprints
+    fix: Fix | None = field(default=None, compare=False)
+    scope: tuple[int, int] | None = field(default=None, compare=False)  # lines a suppression may sit on
+
+    def sort_key(self) -> tuple[Any, ...]:
+        return (self.path, self.line, self.col, self.code, self.knob or "", self.message)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "line": self.line,
+            "col": self.col,
+            "end_line": self.end_line,
+            "code": self.code,
+            "rule": self.rule,
+            "knob": self.knob,
+            "message": self.message,
+        }

@@ -1,0 +1,152 @@
+"""The registry, indexed the way the rules ask it questions, plus value comparison.
+
+Built once per audit from the `Registry`; every rule reads it, none re-reads YAML.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass, field
+from pathlib import PurePath
+from typing import Any
+
+from ptycho_knobs.ktypes import Knob, Source
+from ptycho_knobs.registry import Registry
+from ptycho_knobs.typelang import LiteralOf, Scalar, base_scalar, coerce_text
+
+# Keywords that wire objects together rather than tune behaviour: a literal there (a file
+# name, a dataset) is structure, not a knob, so unregistered-knob leaves them alone.
+STRUCTURAL_KEYWORDS = frozenset({
+    "dataset", "sampler", "batch_sampler", "collate_fn", "worker_init_fn", "generator",
+    "multiprocessing_context", "callbacks", "plugins", "dirpath", "filename", "save_dir",
+    "run_name", "tracking_uri", "tags", "artifact_location", "cluster_environment",
+    "checkpoint_io", "precision_plugin", "parallel_devices", "ddp_comm_state", "ddp_comm_hook",
+    "ddp_comm_wrapper", "model", "datamodule", "ckpt_path", "profiler", "name", "version",
+})
+
+
+@dataclass(frozen=True)
+class Owner:
+    knob: Knob
+    invert: bool
+    source: Source | None
+
+
+@dataclass
+class AuditIndex:
+    registry: Registry
+    owners: dict[tuple[str, str], list[Owner]] = field(default_factory=dict)
+    env: dict[str, list[tuple[Knob, Source]]] = field(default_factory=dict)
+    flags: dict[str, Knob] = field(default_factory=dict)
+    names: dict[str, Knob] = field(default_factory=dict)
+    fields: list[tuple[Knob, Source]] = field(default_factory=list)
+
+    @classmethod
+    def build(cls, registry: Registry) -> AuditIndex:
+        index = cls(registry)
+        callees = {c.name for c in registry.callees}
+        for knob in registry.knobs:
+            for name in knob.names:
+                index.names.setdefault(name, knob)
+            for src in knob.sources:
+                if src.callee and src.keyword:
+                    index.owners.setdefault((src.callee, src.keyword), []).append(Owner(knob, False, src))
+                if src.env:
+                    index.env.setdefault(src.env, []).append((knob, src))
+                if src.flag:
+                    index.flags[src.flag] = knob
+                if src.field:
+                    index.fields.append((knob, src))
+            for target in knob.targets:
+                if target.class_name in callees:
+                    key = (target.class_name, target.attr)
+                    if not any(o.knob is knob for o in index.owners.get(key, [])):
+                        index.owners.setdefault(key, []).append(Owner(knob, target.invert, None))
+        return index
+
+    def owner(self, callee: str, keyword: str, path: PurePath, first: int, last: int) -> Owner | None:
+        """The knob owning `callee(keyword=...)`; where several do, the one whose source is here."""
+        owners = self.owners.get((callee, keyword))
+        if not owners:
+            return None
+        for o in owners:
+            if o.source and matches(path, o.source.file) and first - 1 <= o.source.line <= last + 1:
+                return o
+        for o in owners:  # an inverted target must still know it is inverted
+            if o.source is None or o.invert:
+                return o
+        return owners[0]
+
+    def flag_knob(self, flags: tuple[str, ...], dest: str) -> Knob | None:
+        for flag in flags:
+            if flag in self.flags:
+                return self.flags[flag]
+        knob = self.names.get(dest)
+        if knob is None:
+            for flag in flags:
+                knob = self.names.get(flag.lstrip("-").replace("-", "_"))
+                if knob:
+                    break
+        return knob
+
+    def source_files(self) -> set[str]:
+        return {s.file for k in self.registry.knobs for s in k.sources}
+
+
+@functools.lru_cache(maxsize=4096)
+def _parts(text: str) -> tuple[str, ...]:
+    return PurePath(text).parts
+
+
+def matches(path: PurePath, source_file: str) -> bool:
+    """Whether a scanned file is the registry's `source_file` (its path ends with it)."""
+    if not str(path).endswith(source_file.rsplit("/", 1)[-1]):
+        return False
+    want = _parts(source_file)
+    have = path.parts
+    return len(have) >= len(want) and have[-len(want):] == want
+
+
+def config_field(knob: Knob) -> str:
+    """Where a value should come from, for messages: `PyTorchExecutionConfig.early_stop_patience`."""
+    home = knob.home.class_name
+    if home:
+        return f"{home}.{knob.name}"
+    env = next((s.env for s in knob.sources if s.env), None)
+    return f"the {env} environment variable" if env else f"the registry knob {knob.name}"
+
+
+def normalise(knob: Knob, value: Any) -> Any:
+    """`value` as the knob's type would hold it: '42' -> 42 for ints, 4 -> 4.0 for floats."""
+    base = base_scalar(knob.type)
+    if isinstance(value, str) and value.lower() in ("none", "null") and value != knob.default:
+        return value
+    kind = base.name if isinstance(base, Scalar) else None
+    try:
+        if isinstance(value, str) and kind in ("int", "float", "bool"):
+            return coerce_text(knob.type, value)
+        if kind in ("str", "path") and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)
+        if isinstance(base, LiteralOf) and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return value if value in base.values else str(value)
+    except ValueError:
+        return value
+    return value
+
+
+def same(a: Any, b: Any) -> bool:
+    """Equality after type normalisation: 1e-3 == 0.001, [1, 2] == (1, 2), True != 1."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return isinstance(a, bool) and isinstance(b, bool) and a == b
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return math.isclose(a, b, rel_tol=1e-12, abs_tol=0.0) or a == b
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=False))
+    return type(a) is type(b) and a == b
+
+
+def matches_default(knob: Knob, value: Any, invert: bool = False) -> bool:
+    if invert and isinstance(value, bool):
+        value = not value
+    return same(normalise(knob, value), knob.default)

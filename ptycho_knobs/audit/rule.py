@@ -1,0 +1,117 @@
+"""The base class of every audit rule, and the examples each rule carries.
+
+A rule is one class in one module under `rules/`, found by walking that package (no list
+to keep in sync). It has a stable CODE and kebab NAME, a one-line MESSAGE for rule
+metadata, a docstring in four parts (What / Why / Example / Use instead) that becomes the
+rules reference, and VALID / INVALID examples that the test suite runs: an `Invalid` pins
+the code, line:col and message of the one finding it must produce.
+
+Rules do not parse: the scanner has already turned each file into `FileFacts`. A rule
+looks at one file's facts (`check_file`) or at the whole audited tree (`check_project`).
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path, PurePath
+from typing import TYPE_CHECKING, ClassVar
+
+from ptycho_knobs.audit.findings import FileFacts, Finding, Fix, Span
+
+if TYPE_CHECKING:
+    from ptycho_knobs.audit.index import AuditIndex
+
+
+@dataclass(frozen=True)
+class Valid:
+    """Code (at `ptycho_torch/example.py`) on which the rule must stay quiet."""
+
+    code: str
+    tf_config: str | None = None
+
+
+@dataclass(frozen=True)
+class Invalid:
+    """Code on which the rule must report exactly one finding, at line:col with message."""
+
+    code: str
+    line: int
+    col: int
+    message: str
+    path: str = "ptycho_torch/example.py"
+    tf_config: str | None = None
+
+
+@dataclass
+class FileContext:
+    """One scanned file: where it is, how to show it, its facts."""
+
+    path: Path  # absolute
+    shown: str  # as the user sees it
+    facts: FileFacts
+    index: AuditIndex
+    pure: PurePath = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.pure = PurePath(self.path)
+
+
+@dataclass
+class ProjectContext:
+    """The whole audit: every scanned file, the audited roots, and how to show other files."""
+
+    files: list[FileContext]
+    roots: list[Path]
+    index: AuditIndex
+    registry_shown: str
+    tf_config: Path | None = None
+    tf_config_shown: str = ""
+    display: dict[Path, str] = field(default_factory=dict)
+
+
+class AuditRule:
+    """Base class. Subclasses set CODE, NAME, MESSAGE, the examples, and a check method."""
+
+    CODE: ClassVar[str] = ""
+    NAME: ClassVar[str] = ""
+    MESSAGE: ClassVar[str] = ""
+    VALID: ClassVar[list[Valid]] = []
+    INVALID: ClassVar[list[Invalid]] = []
+    PROJECT: ClassVar[bool] = False  # True: needs every file (cannot be cached per file)
+
+    def check_file(self, ctx: FileContext) -> Iterable[Finding]:
+        return ()
+
+    def check_project(self, ctx: ProjectContext) -> Iterable[Finding]:
+        return ()
+
+    def finding(self, shown: str, at: Span, knob: str | None, message: str, text: str = "",
+                scope: tuple[int, int] | None = None, fix: Fix | None = None) -> Finding:
+        prefix = f"[{knob}] " if knob else ""
+        return Finding(shown, at.line, at.col, at.end_line, self.CODE, self.NAME, knob,
+                       prefix + message, text, fix, scope)
+
+
+def all_rules() -> list[type[AuditRule]]:
+    """Every rule class under `ptycho_knobs.audit.rules`, ordered by code."""
+    from ptycho_knobs.audit import rules as package
+
+    found: dict[str, type[AuditRule]] = {}
+    for info in pkgutil.iter_modules(package.__path__):
+        module = importlib.import_module(f"{package.__name__}.{info.name}")
+        for value in vars(module).values():
+            if isinstance(value, type) and issubclass(value, AuditRule) and value is not AuditRule and value.CODE:
+                found[value.CODE] = value
+    return [found[c] for c in sorted(found)]
+
+
+def iter_examples() -> Iterator[tuple[type[AuditRule], str, Valid | Invalid]]:
+    """(rule, id, example) for every example of every rule; ids like `PK002-invalid-3`."""
+    for rule in all_rules():
+        for i, ok in enumerate(rule.VALID, 1):
+            yield rule, f"{rule.CODE}-valid-{i}", ok
+        for i, bad in enumerate(rule.INVALID, 1):
+            yield rule, f"{rule.CODE}-invalid-{i}", bad

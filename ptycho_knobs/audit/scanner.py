@@ -1,0 +1,349 @@
+"""Read one file into `FileFacts`: watched calls, dataclass fields, argparse flags, env reads.
+
+The scanner never imports or executes what it reads: it parses with `ast` and evaluates
+only literals (numbers, strings, bools, None, negatives and arithmetic on them).
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import operator
+import re
+import tokenize
+from dataclasses import dataclass
+from typing import Any
+
+from ptycho_knobs.audit.callees import ImportMap, WatchSet
+from ptycho_knobs.audit.findings import (
+    NOT_LITERAL,
+    Arg,
+    CallFact,
+    EnvFact,
+    FieldFact,
+    FileFacts,
+    FlagFact,
+    Span,
+    Suppression,
+)
+
+_SUPPRESS = re.compile(r"ptycho-knobs:\s*ignore(?:\[([^\]]*)\])?")
+_COMMENT = re.compile(r"#[^\n'\"]*$", re.MULTILINE)
+_BINOPS = {
+    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
+    ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.Pow: operator.pow,
+}
+_ENV_GETTERS = {"os.environ.get", "os.environ.setdefault", "os.getenv", "os.environ.pop"}
+
+
+@dataclass(frozen=True)
+class Needs:
+    """What the registry asks the scanner to look for beyond watched calls."""
+
+    field_classes: frozenset[str] = frozenset()
+    field_attrs: frozenset[str] = frozenset()
+    want_refs: bool = False  # also record `x.attr` references (registry source files only)
+
+
+def literal(node: ast.AST | None) -> Any:
+    """The value of a constant expression, or NOT_LITERAL."""
+    if node is None:
+        return NOT_LITERAL
+    if isinstance(node, ast.Constant):
+        return node.value if not isinstance(node.value, bytes) else NOT_LITERAL
+    if isinstance(node, ast.UnaryOp):
+        inner = literal(node.operand)
+        if inner is NOT_LITERAL:
+            return NOT_LITERAL
+        if isinstance(node.op, ast.Not):
+            return not inner
+        if isinstance(inner, (int, float)) and not isinstance(inner, bool):
+            if isinstance(node.op, ast.USub):
+                return -inner
+            if isinstance(node.op, ast.UAdd):
+                return inner
+        return NOT_LITERAL
+    if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
+        left, right = literal(node.left), literal(node.right)
+        numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (left, right))
+        if not numbers or (isinstance(node.op, ast.Pow) and abs(right) > 64):
+            return NOT_LITERAL
+        try:
+            return _BINOPS[type(node.op)](left, right)
+        except (ArithmeticError, ValueError):
+            return NOT_LITERAL
+    if isinstance(node, (ast.Tuple, ast.List)):
+        items = [literal(e) for e in node.elts]
+        if any(i is NOT_LITERAL for i in items):
+            return NOT_LITERAL
+        return tuple(items) if isinstance(node, ast.Tuple) else items
+    return NOT_LITERAL
+
+
+class Scanner:
+    """Scans one module's source. Build one per file."""
+
+    def __init__(self, source: bytes, text: str, watch: WatchSet, needs: Needs) -> None:
+        self.source = source
+        self.text = text
+        self.watch = watch
+        self.needs = needs
+        self._lines = source.split(b"\n")
+
+    # -- positions ---------------------------------------------------------------------
+
+    def col(self, line: int, byte_col: int) -> int:
+        """1-based character column from ast's 0-based UTF-8 byte offset."""
+        raw = self._lines[line - 1] if 0 < line <= len(self._lines) else b""
+        return len(raw[:byte_col].decode("utf-8", "replace")) + 1
+
+    def span(self, node: ast.AST) -> Span:
+        line = node.lineno  # type: ignore[attr-defined]
+        return Span(line, self.col(line, node.col_offset), node.end_lineno or line)  # type: ignore[attr-defined]
+
+    def snippet(self, node: ast.AST) -> str:
+        """Whitespace- and comment-free source of `node`: stable when code moves or reflows."""
+        first, last = node.lineno, node.end_lineno or node.lineno  # type: ignore[attr-defined]
+        raw = b"\n".join(self._lines[first - 1:last]).decode("utf-8", "replace")
+        return re.sub(r"\s+", "", _COMMENT.sub("", raw))
+
+    # -- the scan ----------------------------------------------------------------------
+
+    def scan(self, tree: ast.Module) -> FileFacts:
+        imports = ImportMap(tree)
+        watched = self.watch.short_names
+        aliases = {local for local, full in imports.names.items() if full.rsplit(".", 1)[-1] in watched}
+        call_names = watched | aliases
+        calls: list[CallFact] = []
+        fields: list[FieldFact] = []
+        flags: list[FlagFact] = []
+        envs: list[EnvFact] = []
+        want_env = "environ" in self.text or "getenv" in self.text
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call):
+                func = node.func
+                name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else None
+                if name is None:
+                    continue
+                if name in call_names:
+                    callee = self.watch.resolve(imports.qualify(func))
+                    if callee is not None:
+                        calls.append(self.call(node, callee, tree))
+                elif name == "add_argument":
+                    flag = self.flag(node)
+                    if flag is not None:
+                        flags.append(flag)
+                elif want_env and name in ("get", "getenv", "setdefault", "pop"):
+                    env = self.env_call(node, imports)
+                    if env is not None:
+                        envs.append(env)
+            elif want_env and isinstance(node, ast.Subscript):
+                if imports.qualify(node.value) == "os.environ":
+                    var = literal(node.slice)
+                    if isinstance(var, str):
+                        envs.append(EnvFact(var, NOT_LITERAL, False, self.span(node), self.snippet(node)))
+            elif isinstance(node, ast.ClassDef) and node.name in self.needs.field_classes:
+                fields.extend(self.class_fields(node))
+            elif self.needs.want_refs and isinstance(node, ast.Attribute):
+                if node.attr in self.needs.field_attrs:
+                    fields.append(FieldFact("", node.attr, NOT_LITERAL, False, self.span(node), "", ref=True))
+        return FileFacts(
+            calls=tuple(sorted(calls, key=lambda c: (c.at.line, c.at.col))),
+            fields=tuple(sorted(fields, key=lambda f: (f.at.line, f.at.col))),
+            flags=tuple(sorted(flags, key=lambda f: (f.at.line, f.at.col))),
+            envs=tuple(sorted(envs, key=lambda e: (e.at.line, e.at.col))),
+            suppressions=self.suppressions(),
+            lines=self.text.count("\n") + 1,
+        )
+
+    # -- watched calls -----------------------------------------------------------------
+
+    def call(self, node: ast.Call, callee: str, tree: ast.Module) -> CallFact:
+        positional = self.watch.positional.get(callee, ())
+        args: list[Arg] = []
+        splats: list[Span] = []
+        for i, arg in enumerate(node.args):
+            if isinstance(arg, ast.Starred):
+                splats.append(self.span(arg))
+                break
+            if i < len(positional):
+                args.append(Arg(positional[i], literal(arg), self.span(arg), "positional"))
+        for kw in node.keywords:
+            if kw.arg is not None:
+                args.append(Arg(kw.arg, literal(kw.value), self.span(kw), "keyword"))
+                continue
+            items = self.resolve_dict(kw.value, node, tree)
+            if items is None:
+                splats.append(self.span(kw))
+            else:
+                args.extend(items)
+        shown = ast.unparse(node.func) if not isinstance(node.func, ast.Name) else node.func.id
+        return CallFact(callee, shown, self.span(node), tuple(args), tuple(splats), self.snippet(node))
+
+    def resolve_dict(self, value: ast.expr, call: ast.Call, tree: ast.Module) -> list[Arg] | None:
+        """The keywords a `**value` splat supplies, when they are statically known."""
+        direct = self.dict_items(value, call, tree)
+        if direct is not None or not isinstance(value, ast.Name):
+            return direct
+        scope = _enclosing_scope(tree, call)
+        name = value.id
+        last: ast.expr | None = None
+        extra: list[Arg] = []
+        for node in ast.walk(scope):
+            line = getattr(node, "lineno", 0)
+            if line >= call.lineno:
+                continue
+            if isinstance(node, (ast.Assign, ast.AnnAssign)):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                for target in targets:
+                    if isinstance(target, ast.Name) and target.id == name and node.value is not None:
+                        if last is None or node.lineno >= last.lineno:
+                            last = node.value
+                    elif isinstance(target, ast.Subscript) and isinstance(target.value, ast.Name) \
+                            and target.value.id == name and node.value is not None:
+                        key = literal(target.slice)
+                        if isinstance(key, str):
+                            extra.append(Arg(key, literal(node.value), self.span(target), "dict"))
+            elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+                    and isinstance(node.func.value, ast.Name) and node.func.value.id == name \
+                    and node.func.attr in ("update", "setdefault", "pop", "clear"):
+                return None
+        if last is None:
+            return None
+        items = self.dict_items(last, call, tree)
+        if items is None:
+            return None
+        return items + [a for a in extra if a.at.line > last.lineno]
+
+    def dict_items(self, value: ast.expr, call: ast.Call, tree: ast.Module) -> list[Arg] | None:
+        if isinstance(value, ast.Dict):
+            out: list[Arg] = []
+            for key, item in zip(value.keys, value.values, strict=False):
+                if key is None:
+                    nested = self.resolve_dict(item, call, tree)
+                    if nested is None:
+                        return None
+                    out.extend(nested)
+                    continue
+                k = literal(key)
+                if not isinstance(k, str):
+                    return None
+                out.append(Arg(k, literal(item), self.span(key), "dict"))
+            return out
+        if isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id == "dict" \
+                and not value.args:
+            out = []
+            for kw in value.keywords:
+                if kw.arg is None:
+                    nested = self.resolve_dict(kw.value, call, tree)
+                    if nested is None:
+                        return None
+                    out.extend(nested)
+                else:
+                    out.append(Arg(kw.arg, literal(kw.value), self.span(kw), "dict"))
+            return out
+        return None
+
+    # -- dataclass fields, argparse flags, environment reads -----------------------------
+
+    def class_fields(self, node: ast.ClassDef) -> list[FieldFact]:
+        out = []
+        for stmt in node.body:
+            if not isinstance(stmt, ast.AnnAssign) or not isinstance(stmt.target, ast.Name):
+                continue
+            value: Any = NOT_LITERAL
+            has = stmt.value is not None
+            if has:
+                value = literal(stmt.value)
+                v = stmt.value
+                if isinstance(v, ast.Call) and isinstance(v.func, (ast.Name, ast.Attribute)):
+                    fname = v.func.id if isinstance(v.func, ast.Name) else v.func.attr
+                    if fname == "field":
+                        given = {k.arg: k.value for k in v.keywords}
+                        value = literal(given["default"]) if "default" in given else NOT_LITERAL
+                        has = "default" in given or "default_factory" in given
+            out.append(FieldFact(node.name, stmt.target.id, value, has, self.span(stmt), self.snippet(stmt)))
+        return out
+
+    def flag(self, node: ast.Call) -> FlagFact | None:
+        names = [literal(a) for a in node.args]
+        if not names or not all(isinstance(n, str) for n in names):
+            return None
+        given = {k.arg: k.value for k in node.keywords if k.arg}
+        dest = literal(given.get("dest")) if "dest" in given else None
+        if not isinstance(dest, str):
+            long = [n for n in names if n.startswith("--")] or [n for n in names if not n.startswith("-")] or names
+            dest = long[0].lstrip("-").replace("-", "_")
+        action = literal(given.get("action")) if "action" in given else None
+        has = "default" in given
+        value = literal(given["default"]) if has else NOT_LITERAL
+        if not has and action in ("store_true", "store_false"):
+            has, value = True, action == "store_false"
+        return FlagFact(tuple(names), dest, value, has, self.span(node), self.snippet(node))
+
+    def env_call(self, node: ast.Call, imports: ImportMap) -> EnvFact | None:
+        if imports.qualify(node.func) not in _ENV_GETTERS or not node.args:
+            return None
+        var = literal(node.args[0])
+        if not isinstance(var, str):
+            return None
+        default_node = node.args[1] if len(node.args) > 1 else next(
+            (k.value for k in node.keywords if k.arg == "default"), None)
+        has = default_node is not None
+        value = literal(default_node) if has else NOT_LITERAL
+        return EnvFact(var, value, has, self.span(node), self.snippet(node))
+
+    # -- suppressions ------------------------------------------------------------------
+
+    def suppressions(self) -> tuple[Suppression, ...]:
+        if "ptycho-knobs" not in self.text:
+            return ()
+        out = []
+        try:
+            for tok in tokenize.generate_tokens(io.StringIO(self.text).readline):
+                if tok.type != tokenize.COMMENT:
+                    continue
+                match = _SUPPRESS.search(tok.string)
+                if match:
+                    codes = tuple(c.strip() for c in (match.group(1) or "").split(",") if c.strip())
+                    line, col = tok.start
+                    out.append(Suppression(line, col + 1, codes))
+        except (tokenize.TokenError, SyntaxError):
+            pass
+        return tuple(out)
+
+
+def _is_scope(node: ast.AST) -> bool:
+    return isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef))
+
+
+def _enclosing_scope(tree: ast.Module, target: ast.AST) -> ast.AST:
+    """The innermost function containing `target` (the module when none does)."""
+    best: ast.AST = tree
+    line = target.lineno  # type: ignore[attr-defined]
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.lineno <= line <= (node.end_lineno or 0):
+            if best is tree or node.lineno >= best.lineno:  # type: ignore[attr-defined]
+                best = node
+    return best
+
+
+def scan_source(source: bytes, watch: WatchSet, needs: Needs) -> FileFacts:
+    """Facts of one file's bytes; a decode or syntax problem becomes `FileFacts.problem`."""
+    try:
+        text = source.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = source[: exc.start].count(b"\n") + 1
+        col = exc.start - (source.rfind(b"\n", 0, exc.start) + 1) + 1
+        return FileFacts(problem=("PK900", f"not valid UTF-8 (byte 0x{source[exc.start]:02x}); file skipped", line, col))
+    if text.startswith("\ufeff"):
+        text = text[1:]
+        source = source[3:]
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as exc:
+        msg = exc.msg or "invalid syntax"
+        return FileFacts(problem=("PK900", f"syntax error: {msg}; file skipped", exc.lineno or 1, exc.offset or 1))
+    except (ValueError, RecursionError, MemoryError) as exc:
+        return FileFacts(problem=("PK900", f"cannot parse: {exc}; file skipped", 1, 1))
+    return Scanner(source, text, watch, needs).scan(tree)
