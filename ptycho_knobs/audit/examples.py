@@ -169,6 +169,15 @@ knobs:
     default: 4.0
     purpose: Probe scale.
     tf: {field: ModelConfig.probe_scale, mapping: same}
+  - name: shuffle_val
+    catalog_name: shuffle (validation)
+    category: data_loading
+    home: implicit
+    type: bool
+    default: false
+    purpose: The validation set is never shuffled.
+    sources:
+      - {file: ptycho/loaders.py, line: 2, callee: DataLoader, keyword: shuffle}
 """
 
 

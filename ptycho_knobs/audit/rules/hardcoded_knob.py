@@ -33,6 +33,7 @@ class HardcodedKnob(AuditRule):
               "def build(cfg):\n    return EarlyStopping(patience=cfg.early_stop_patience)\n"),
         Valid("import lightning as L\ntrainer = L.Trainer(log_every_n_steps=50)\n"),
         Valid("class Trainer:\n    pass\ntrainer = Trainer(check_val_every_n_epoch=1)\n"),
+        Valid("from torch.utils.data import DataLoader\nval = DataLoader(ds, shuffle=False)  # shuffle_val is fixed\n"),
     ]
     INVALID = [
         Invalid("from lightning.pytorch.callbacks import EarlyStopping\nstop = EarlyStopping('val_loss', patience=100)\n",
@@ -57,7 +58,9 @@ class HardcodedKnob(AuditRule):
                 if not arg.literal:
                     continue
                 owner = ctx.index.owner(call.callee, arg.keyword, ctx.pure, call.at.line, call.at.end_line)
-                if owner is None:
+                # An implicit knob is fixed by design: its literal is the design, and
+                # default-drift still reports a literal that differs from it.
+                if owner is None or not owner.knob.settable:
                     continue
                 yield self.finding(
                     ctx.shown, arg.at, owner.knob.name,
