@@ -9,14 +9,12 @@ The public names are imported lazily so that `ptycho-knobs --help` does not load
 
 from __future__ import annotations
 
-from typing import Any
-
 __version__ = "0.1.0"
 
 __all__ = ["Knob", "Registry", "__version__", "find_registry", "load_registry"]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     if name == "Knob":
         from ptycho_knobs.ktypes import Knob
 

@@ -1,3 +1,3 @@
-from ptycho_knobs.cli import main
+from ptycho_knobs.fastpath import main
 
 main(prog_name="ptycho-knobs")

@@ -8,8 +8,6 @@ from typing import TYPE_CHECKING
 
 import click
 
-from ptycho_knobs.errors import UsageError
-
 if TYPE_CHECKING:  # registry pulls in YAML; `--help` must not pay for it
     from ptycho_knobs.registry import Registry
 
@@ -22,19 +20,9 @@ class AppContext:
     _registry: Registry | None = field(default=None, repr=False)
 
     def registry_path(self) -> Path:
-        from ptycho_knobs.registry import find_registry
+        from ptycho_knobs.locate import registry_path
 
-        if self.registry_option is not None:
-            if not self.registry_option.is_file():
-                raise UsageError(f"registry {self.registry_option} does not exist (from --registry)")
-            return self.registry_option
-        found = find_registry()
-        if found is None:
-            raise UsageError(
-                "no knob_registry.yaml in this folder or any folder above it; "
-                "pass --registry PATH or run from your repository"
-            )
-        return found
+        return registry_path(self.registry_option)
 
     def registry(self) -> Registry:
         if self._registry is None:

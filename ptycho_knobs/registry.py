@@ -10,9 +10,10 @@ import difflib
 import hashlib
 import keyword
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ptycho_knobs import yamlpos
 from ptycho_knobs.errors import RegistryError
@@ -30,10 +31,17 @@ from ptycho_knobs.ktypes import (
     TfMapping,
     TfMappingKind,
 )
-from ptycho_knobs.typelang import Scalar, TypeParseError, base_scalar, coerce_yaml, describe_mismatch, parse_type
+from ptycho_knobs.locate import REGISTRY_FILENAME, find_registry  # noqa: F401  (re-exported)
+from ptycho_knobs.typelang import (
+    Scalar,
+    TypeParseError,
+    base_scalar,
+    coerce_yaml,
+    describe_mismatch,
+    parse_type,
+)
 from ptycho_knobs.yamlpos import Entry, Node
 
-REGISTRY_FILENAME = "knob_registry.yaml"
 SCHEMA_VERSION = 1
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -94,16 +102,6 @@ class Registry:
 
     def callee(self, name: str) -> Callee | None:
         return next((c for c in self.callees if c.name == name), None)
-
-
-def find_registry(start: Path | None = None) -> Path | None:
-    """`knob_registry.yaml` in `start` or the nearest folder above it."""
-    here = (start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        candidate = folder / REGISTRY_FILENAME
-        if candidate.is_file():
-            return candidate
-    return None
 
 
 def load_registry(path: str | Path) -> Registry:

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import click
 
-from ptycho_knobs.audit.findings import OutputFormat
+# The values of `findings.OutputFormat`, spelled out so that importing this module (which
+# every CLI start does) does not import the findings module; a test keeps them in step.
+FORMATS = ("text", "json", "sarif", "github")
 
 EPILOG = """\b
 Examples:
@@ -37,7 +39,7 @@ def _codes(values: tuple[str, ...]) -> tuple[str, ...]:
 
 @click.command(epilog=EPILOG)
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=str))
-@click.option("--format", "fmt", type=click.Choice([f.value for f in OutputFormat]), default="text",
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="text",
               show_default=True, help="Output format of the findings (stdout).")
 @click.option("--select", multiple=True, metavar="CODES", help="Only these codes or prefixes (PK001,PK002 or PK00).")
 @click.option("--ignore", multiple=True, metavar="CODES", help="Skip these codes or prefixes.")
@@ -65,9 +67,10 @@ def audit(paths: tuple[str, ...], fmt: str, select: tuple[str, ...], ignore: tup
     watched Lightning/torch calls, defaults that differ from the registry, registry
     locations that went stale, and more. Never imports or runs the scanned code.
     """
-    from ptycho_knobs.audit import baseline as baseline_mod
     from ptycho_knobs.audit import report
-    from ptycho_knobs.audit.engine import Options, run_audit
+    from ptycho_knobs.audit.engine import Options, cached_registry, run_audit
+    from ptycho_knobs.audit.files import cache_folder as audit_cache_folder
+    from ptycho_knobs.audit.findings import OutputFormat
     from ptycho_knobs.cli_support import app_context
     from ptycho_knobs.errors import UsageError
 
@@ -75,13 +78,12 @@ def audit(paths: tuple[str, ...], fmt: str, select: tuple[str, ...], ignore: tup
         raise UsageError("--diff only goes with --fix-locations")
     if baseline and write_baseline:
         raise UsageError("--baseline and --write-baseline do not go together")
-    from ptycho_knobs.audit.engine import cached_registry, default_cache_dir
 
     ctx = app_context()
     missing = [p for p in paths if not Path(p).exists() and not Path(p).is_symlink()]
     if missing:
         raise UsageError(f"{missing[0]}: no such file or directory")
-    cache_folder = None if no_cache else (cache_dir or default_cache_dir([Path(paths[0]).absolute()]))
+    cache_folder = None if no_cache else audit_cache_folder(paths, cache_dir)
     registry = cached_registry(ctx.registry_path(), cache_folder)
     options = Options(select=_codes(select), ignore=_codes(ignore), tf_config=tf_config, jobs=jobs,
                       cache=not no_cache, cache_dir=cache_dir)
@@ -102,17 +104,26 @@ def audit(paths: tuple[str, ...], fmt: str, select: tuple[str, ...], ignore: tup
         findings = [f for f in findings if not (f.code == "PK003" and f.fix)]
 
     if write_baseline:
-        n = baseline_mod.write(write_baseline, findings)
+        from ptycho_knobs.audit.baseline import write
+
+        n = write(write_baseline, findings)
         click.echo(f"Wrote {n} finding(s) to baseline {write_baseline}.", err=True)
         sys.exit(2 if result.internal_error else 0)
     if baseline:
-        known = baseline_mod.load(baseline)
+        from ptycho_knobs.audit.baseline import load, subtract
+
+        known = load(baseline)
         before = len(findings)
-        findings = baseline_mod.subtract(findings, known)
+        findings = subtract(findings, known)
         result.stats.baselined = before - len(findings)
 
-    click.echo(report.render(findings, OutputFormat(fmt), result.rules), nl=False)
-    click.echo(report.summary(findings, result.stats), err=True)
-    if result.internal_error:
-        sys.exit(2)
-    sys.exit(1 if findings and not exit_zero else 0)
+    out = report.render(findings, OutputFormat(fmt), result.rules)
+    err = report.summary(findings, result.stats) + "\n"
+    code = 2 if result.internal_error else 1 if findings and not exit_zero else 0
+    click.echo(out, nl=False)
+    click.echo(err, nl=False, err=True)
+    if not (fix_locations or baseline):
+        from ptycho_knobs import fastpath
+
+        fastpath.remember(out, err, code)  # a no-op unless the fast path keyed this run
+    sys.exit(code)

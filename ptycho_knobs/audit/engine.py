@@ -14,23 +14,18 @@ import os
 import pickle
 import re
 import tempfile
-from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 
 from ptycho_knobs import __version__
 from ptycho_knobs.audit.callees import WatchSet, watch_set
+from ptycho_knobs.audit.files import Entry, default_cache_dir, walk_and_read  # shared with the fast path
 from ptycho_knobs.audit.findings import FileFacts, Finding, Span
 from ptycho_knobs.audit.index import AuditIndex, matches
 from ptycho_knobs.audit.rule import AuditRule, FileContext, ProjectContext, all_rules
 from ptycho_knobs.audit.scanner import Needs, scan_source
-from ptycho_knobs.errors import UsageError
 from ptycho_knobs.registry import Registry
-
-MAX_BYTES = 5 * 1024 * 1024  # larger files are reported (PK902) and skipped
-SKIP_DIRS = frozenset({"__pycache__", "node_modules", "site-packages"})
-CACHE_DIRNAME = ".ptycho_knobs_cache"
 
 
 @dataclass
@@ -59,79 +54,6 @@ class AuditResult:
     stats: Stats
     internal_error: bool = False
     rules: list[type[AuditRule]] = field(default_factory=list)
-
-
-# -- walking ------------------------------------------------------------------------------
-
-
-@dataclass
-class Entry:
-    path: Path  # absolute, not resolved (symlinks kept as the user sees them)
-    shown: str
-    data: bytes | None = None
-    problem: tuple[str, str] | None = None  # (code, message) when unreadable
-
-
-def _shown(typed: str, root: Path, path: Path) -> str:
-    if path == root:
-        return os.path.normpath(typed)
-    return os.path.normpath(os.path.join(typed, os.path.relpath(path, root)))
-
-
-def walk(paths: Iterable[str]) -> tuple[list[Entry], list[Path]]:
-    """Every .py file under `paths`, with symlink loops and unreadable files as problems."""
-    entries: list[Entry] = []
-    roots: list[Path] = []
-    for typed in paths:
-        root = Path(os.path.abspath(typed))
-        if not os.path.lexists(root):
-            raise UsageError(f"{typed}: no such file or directory")
-        roots.append(root)
-        if not root.is_dir():
-            entries.append(Entry(root, os.path.normpath(typed)))
-            continue
-        seen = {os.path.realpath(root)}
-        for folder, dirs, files in os.walk(root, followlinks=True):
-            keep = []
-            for d in sorted(dirs):
-                if d.startswith(".") or d in SKIP_DIRS:
-                    continue
-                full = os.path.join(folder, d)
-                real = os.path.realpath(full)
-                if os.path.islink(full) and (real in seen or _is_ancestor(real, folder)):
-                    entries.append(Entry(Path(full), _shown(typed, root, Path(full)),
-                                         problem=("PK902", f"symlink loop (points back to {real}); folder skipped")))
-                    continue
-                seen.add(real)
-                keep.append(d)
-            dirs[:] = keep
-            for name in sorted(files):
-                if name.endswith(".py"):
-                    full = Path(folder, name)
-                    entries.append(Entry(full, _shown(typed, root, full)))
-    unique: dict[Path, Entry] = {}
-    for e in entries:
-        unique.setdefault(e.path, e)
-    return list(unique.values()), roots
-
-
-def _is_ancestor(real: str, folder: str) -> bool:
-    here = os.path.realpath(folder)
-    return here == real or here.startswith(real.rstrip(os.sep) + os.sep)
-
-
-def read(entry: Entry) -> None:
-    if entry.problem:
-        return
-    try:
-        size = os.stat(entry.path).st_size
-        if size > MAX_BYTES:
-            entry.problem = ("PK902", f"file is {size / 1e6:.1f} MB, over the {MAX_BYTES // (1024 * 1024)} MB limit; skipped")
-            return
-        entry.data = entry.path.read_bytes()
-    except OSError as exc:
-        reason = "symlink loop" if exc.errno == 40 else (exc.strerror or str(exc))
-        entry.problem = ("PK902", f"cannot read: {reason}; skipped")
 
 
 # -- scanning, cached and in parallel --------------------------------------------------------
@@ -194,14 +116,6 @@ class Cache:
             pass  # a read-only checkout still audits, just without a cache
 
 
-def default_cache_dir(roots: list[Path]) -> Path:
-    if os.environ.get("PTYCHO_KNOBS_CACHE_DIR"):
-        return Path(os.environ["PTYCHO_KNOBS_CACHE_DIR"])
-    if os.environ.get("XDG_CACHE_HOME"):
-        return Path(os.environ["XDG_CACHE_HOME"]) / "ptycho-knobs"
-    return roots[0].parent / CACHE_DIRNAME
-
-
 class Prefilter:
     """Whether a file's bytes can matter: a watched name followed by `(` or `as`, a quoted
     watched environment variable, or `add_argument`. Plain substring tests (memchr fast)
@@ -243,9 +157,7 @@ def selected(rules: list[type[AuditRule]], options: Options) -> list[type[AuditR
 
 
 def run_audit(paths: list[str], registry: Registry, options: Options, registry_shown: str | None = None) -> AuditResult:
-    entries, roots = walk(paths)
-    for entry in entries:
-        read(entry)
+    entries, roots = walk_and_read(paths)
     stats = Stats(files=len(entries))
     index = AuditIndex.build(registry)
     watch = watch_set(registry).with_subclasses([e.data for e in entries if e.data])
