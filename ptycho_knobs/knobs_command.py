@@ -77,7 +77,7 @@ def list_knobs(category: str | None, fmt: str) -> None:
     rows += [(k.name, k.category.value, str(k.type), repr(k.default), k.home.value) for k in selected]
     widths = [min(max(len(r[i]) for r in rows), 48) for i in range(len(rows[0]))]
     for row in rows:
-        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
     click.echo(f"{len(selected)} knobs", err=True)
 
 

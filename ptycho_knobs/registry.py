@@ -171,7 +171,7 @@ class _Loader:
             raise self.fail(knobs_entry.node if knobs_entry else root, "the registry needs a non-empty `knobs:` list")
         knobs = [self.knob(n) for n in knobs_entry.node.value]
         index = self.index(knobs, knobs_entry.node.value)
-        for knob, node in zip(knobs, knobs_entry.node.value):
+        for knob, node in zip(knobs, knobs_entry.node.value, strict=True):
             self.check_rules(knob, node, index)
         self.check_flags(knobs, knobs_entry.node.value)
         return Registry(
@@ -376,7 +376,7 @@ class _Loader:
     def index(self, knobs: list[Knob], nodes: list[Node]) -> dict[str, Knob]:
         index: dict[str, Knob] = {}
         owner_node: dict[str, Node] = {}
-        for knob, node in zip(knobs, nodes):
+        for knob, node in zip(knobs, nodes, strict=True):
             for name in knob.names:
                 if name in index and index[name] is not knob:
                     first = owner_node[name]
@@ -387,7 +387,7 @@ class _Loader:
 
     def check_flags(self, knobs: list[Knob], nodes: list[Node]) -> None:
         seen: dict[str, str] = {}
-        for knob, node in zip(knobs, nodes):
+        for knob, node in zip(knobs, nodes, strict=True):
             if not knob.settable:
                 continue
             flags = [knob.cli_flag]

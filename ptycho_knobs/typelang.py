@@ -13,7 +13,7 @@ import ast
 import math
 import re
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 SCALARS = ("int", "float", "bool", "str", "path")
 
@@ -54,7 +54,7 @@ class Scalar:
 
 @dataclass(frozen=True)
 class OptionalOf:
-    inner: Union[Scalar, "LiteralOf"]
+    inner: Scalar | LiteralOf
 
     def check(self, value: Any) -> bool:
         return value is None or self.inner.check(value)
@@ -87,7 +87,7 @@ class LiteralOf:
         return self.annotation()
 
 
-KType = Union[Scalar, OptionalOf, LiteralOf]
+KType = Scalar | OptionalOf | LiteralOf
 
 
 def parse_type(text: str) -> KType:

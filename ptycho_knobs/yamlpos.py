@@ -7,9 +7,10 @@ reject duplicates, and hand back `Node`s that carry value and position together.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import yaml
 

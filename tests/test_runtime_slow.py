@@ -1,0 +1,91 @@
+"""Multi-process runtime tests: Ctrl-C during fit, DDP with 2 CPU processes (gloo), torchrun.
+
+Each starts the real console script as a subprocess.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from runtime_helpers import CLI, REGISTRY, TINY, cli_process, subprocess_env, write_yaml
+
+pytestmark = pytest.mark.slow
+
+
+def _wait_for_state(path: Path, state: str, proc: subprocess.Popen[str], timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.is_file() and json.loads(path.read_text())["state"] == state:
+            return
+        if proc.poll() is not None:
+            pytest.fail(f"train exited early ({proc.returncode}):\n{proc.stdout.read() if proc.stdout else ''}")
+        time.sleep(0.1)
+    proc.kill()
+    pytest.fail(f"{path} never reached {state!r}")
+
+
+def test_ctrl_c_saves_last_checkpoint_and_exits_130(tmp_path: Path) -> None:
+    config = write_yaml(tmp_path, TINY.replace("diff_per_object: 16", "diff_per_object: 400") + "epochs: 1000\nlogger_backend: csv\n")
+    proc = cli_process("train", "--config", str(config), "--output-dir", str(tmp_path / "runs"), "--run-name", "cc", cwd=tmp_path)
+    run = tmp_path / "runs" / "cc"
+    _wait_for_state(run / "status.json", "running", proc)  # training has started: a marker, not a sleep
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 130, out
+    assert "interrupted (Ctrl-C)" in out and "--resume" in out and "Traceback" not in out
+    assert (run / "checkpoints" / "last.ckpt").is_file()
+    ckpt = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    assert "state_dict" in ckpt and "optimizer_states" in ckpt
+
+
+DDP = TINY + """\
+epochs: 2
+strategy: ddp
+n_devices: 2
+ddp_backend: gloo
+ddp_static_graph: false
+logger_backend: csv
+"""
+
+
+def _check_ddp_run(run: Path, out: str) -> None:
+    assert (run / "checkpoints" / "last.ckpt").is_file(), out
+    assert (run / "summary.json").is_file() and (run / "reconstruction.png").is_file()
+    snap = json.loads((run / "resolved_config.json").read_text())
+    assert snap["config"]["values"]["n_devices"]["value"] == 2
+    # one snapshot, one run folder: the second rank did not make its own
+    assert len([p for p in run.parent.iterdir() if p.is_dir() and p.name != "mlruns"]) == 1
+    ckpt = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    assert ckpt["epoch"] == 1
+
+
+def test_ddp_two_cpu_processes_with_gloo(tmp_path: Path) -> None:
+    config = write_yaml(tmp_path, DDP)
+    proc = cli_process("train", "--config", str(config), "--output-dir", str(tmp_path / "runs"), cwd=tmp_path)
+    out, _ = proc.communicate(timeout=240)
+    assert proc.returncode == 0, out
+    (run,) = [p for p in (tmp_path / "runs").iterdir() if p.is_dir()]
+    _check_ddp_run(run, out)
+    assert "Initializing distributed: GLOBAL_RANK: 1" in out or "MEMBER: 2/2" in out
+
+
+@pytest.mark.skipif(shutil.which("torchrun", path=str(Path(sys.executable).parent)) is None, reason="torchrun not installed")
+def test_torchrun_two_processes_agree_on_one_run_folder(tmp_path: Path) -> None:
+    config = write_yaml(tmp_path, DDP)
+    torchrun = str(Path(sys.executable).parent / "torchrun")
+    proc = subprocess.run([torchrun, "--standalone", "--nproc_per_node", "2", str(CLI), "--registry", str(REGISTRY),
+                           "train", "--config", str(config), "--output-dir", str(tmp_path / "runs")],
+                          cwd=tmp_path, env=subprocess_env(), capture_output=True, text=True, timeout=300)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out
+    (run,) = [p for p in (tmp_path / "runs").iterdir() if p.is_dir()]
+    assert run.name.startswith("torchrun-")
+    _check_ddp_run(run, out)
