@@ -110,16 +110,50 @@ class Scanner:
     # -- the scan ----------------------------------------------------------------------
 
     def scan(self, tree: ast.Module) -> FileFacts:
-        imports = ImportMap(tree)
+        # One walk of the tree, in `ast.walk` order: it binds imports as it meets them and
+        # keeps the few nodes that can yield a fact; those are read once the imports are known.
+        imports = ImportMap()
+        want_env = "environ" in self.text or "getenv" in self.text
+        want_refs = self.needs.want_refs
+        field_classes = self.needs.field_classes
+        field_attrs = self.needs.field_attrs
+        kept: list[ast.AST] = []
+        keep = kept.append
+        nodes: list[Any] = [tree]
+        push = nodes.append
+        push_all = nodes.extend
+        children = _CHILD_FIELDS
+        for node in nodes:  # grows while it is read: breadth first, like ast.walk
+            kind = type(node)
+            fields = children.get(kind)
+            if fields is None:
+                fields = _child_fields(kind)
+            for name in fields:
+                value = getattr(node, name)
+                if type(value) is list:
+                    push_all(value)
+                elif value is not None:
+                    push(value)
+            if kind is ast.Call:
+                keep(node)
+            elif kind is ast.Attribute:
+                if want_refs and node.attr in field_attrs:
+                    keep(node)
+            elif kind is ast.Subscript:
+                if want_env:
+                    keep(node)
+            elif kind is ast.Import or kind is ast.ImportFrom:
+                imports.add(node)
+            elif kind is ast.ClassDef and node.name in field_classes:
+                keep(node)
         watched = self.watch.short_names
         aliases = {local for local, full in imports.names.items() if full.rsplit(".", 1)[-1] in watched}
         call_names = watched | aliases
         calls: list[CallFact] = []
-        fields: list[FieldFact] = []
+        fields_found: list[FieldFact] = []
         flags: list[FlagFact] = []
         envs: list[EnvFact] = []
-        want_env = "environ" in self.text or "getenv" in self.text
-        for node in ast.walk(tree):
+        for node in kept:
             if isinstance(node, ast.Call):
                 func = node.func
                 name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else None
@@ -137,19 +171,18 @@ class Scanner:
                     env = self.env_call(node, imports)
                     if env is not None:
                         envs.append(env)
-            elif want_env and isinstance(node, ast.Subscript):
+            elif isinstance(node, ast.Subscript):
                 if imports.qualify(node.value) == "os.environ":
                     var = literal(node.slice)
                     if isinstance(var, str):
                         envs.append(EnvFact(var, NOT_LITERAL, False, self.span(node), self.snippet(node)))
-            elif isinstance(node, ast.ClassDef) and node.name in self.needs.field_classes:
-                fields.extend(self.class_fields(node))
-            elif self.needs.want_refs and isinstance(node, ast.Attribute):
-                if node.attr in self.needs.field_attrs:
-                    fields.append(FieldFact("", node.attr, NOT_LITERAL, False, self.span(node), "", ref=True))
+            elif isinstance(node, ast.ClassDef):
+                fields_found.extend(self.class_fields(node))
+            else:  # an attribute reference, in a registry source file
+                fields_found.append(FieldFact("", node.attr, NOT_LITERAL, False, self.span(node), "", ref=True))
         return FileFacts(
             calls=tuple(sorted(calls, key=lambda c: (c.at.line, c.at.col))),
-            fields=tuple(sorted(fields, key=lambda f: (f.at.line, f.at.col))),
+            fields=tuple(sorted(fields_found, key=lambda f: (f.at.line, f.at.col))),
             flags=tuple(sorted(flags, key=lambda f: (f.at.line, f.at.col))),
             envs=tuple(sorted(envs, key=lambda e: (e.at.line, e.at.col))),
             suppressions=self.suppressions(),
@@ -311,6 +344,25 @@ class Scanner:
         except (tokenize.TokenError, SyntaxError):
             pass
         return tuple(out)
+
+
+# The fields of each node class that can hold child nodes, for `Scanner.scan`'s walk. Left out:
+# names and other plain values, and the expression contexts and operators (`ctx`, `op`,
+# `ops`) and import aliases, leaves that `ast.walk` visits but the scan never needs.
+_LEAF_FIELDS = frozenset({
+    "ctx", "op", "ops", "name", "names", "id", "attr", "arg", "asname", "module", "level", "kind",
+    "type_comment", "is_async", "conversion", "simple", "tag", "lineno", "kwd_attrs", "rest",
+})
+_CHILD_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _child_fields(kind: type) -> tuple[str, ...]:
+    if not issubclass(kind, ast.AST) or kind is ast.Constant:
+        fields: tuple[str, ...] = ()  # a None key of a `{**d}` dict, a constant's value
+    else:
+        fields = tuple(f for f in kind._fields if f not in _LEAF_FIELDS)
+    _CHILD_FIELDS[kind] = fields
+    return fields
 
 
 def _is_scope(node: ast.AST) -> bool:
