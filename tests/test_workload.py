@@ -25,6 +25,7 @@ from ptycho_knobs.runtime.workload import (
 )
 from ptycho_knobs.runtime.workload import simulator as sim_module
 from ptycho_knobs.runtime.workload.attention import CBAM, ECA, SpatialAttention
+from ptycho_knobs.runtime.workload.inference import kept_window, stitch
 
 TINY = dict(objects_per_probe=2, diff_per_object=16, N=16)
 
@@ -163,6 +164,28 @@ def test_architecture_flags_insert_modules(flag: str, module_type: type) -> None
     x = torch.poisson(torch.rand(2, 16, 16) * 50)
     flagged.eval(), base.eval()
     assert not torch.allclose(flagged(x), base(x))
+
+
+def test_skip_connections_norm_and_input_transform() -> None:
+    torch.manual_seed(0)
+    base = tiny_model()
+    torch.manual_seed(0)
+    skip = tiny_model(skip_connections=True)
+    assert n_params(skip) > n_params(base)
+    x = torch.poisson(torch.rand(2, 16, 16) * 50)
+    base.eval(), skip.eval()
+    assert skip(x).shape == base(x).shape and not torch.allclose(skip(x), base(x))
+    group = tiny_model(norm="group")
+    assert any(isinstance(m, torch.nn.GroupNorm) for m in group.modules())
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in group.modules())
+    assert not any(isinstance(m, (torch.nn.GroupNorm, torch.nn.BatchNorm2d)) for m in tiny_model(norm="none").modules())
+    log_model = tiny_model(input_transform="log1p")
+    assert torch.allclose(log_model.normalise(x), torch.log1p(x * (256 / 1e5)))
+    assert torch.allclose(base.normalise(x), torch.sqrt(x * (256 / 1e5)))
+    with pytest.raises(ValueError):
+        tiny_model(norm="layer")
+    with pytest.raises(ValueError):
+        tiny_model(input_transform="raw")
 
 
 def test_decoder_spatial_kernel_sets_conv_size() -> None:
@@ -344,6 +367,38 @@ def test_inference_knobs_change_output(trained, tmp_path, knob, value) -> None:
     base = report(trained, tmp_path / "base")
     changed = report(trained, tmp_path / "changed", **{knob: value})
     assert (changed["phase_mae"], changed["amplitude_mae"]) != (base["phase_mae"], base["amplitude_mae"])
+
+
+def test_stitch_alignment_removes_per_window_phase_offsets() -> None:
+    d = simulate(SimulationSpec(objects_per_probe=1, diff_per_object=36, N=16, object_class="gaussian_field"))
+    start, size = kept_window(16, 2, 20)
+    windows = d.truth[:, start : start + size, start : start + size]
+    offsets = torch.polar(torch.ones(36, 1, 1), torch.rand(36, 1, 1, generator=torch.Generator().manual_seed(0)) * 1.6 - 0.8)
+    corners, shape = d.positions + start, tuple(d.objects[0].shape)
+    weight = d.probe.abs().square()[start : start + size, start : start + size]
+
+    def phase_error(image: torch.Tensor, coverage: torch.Tensor) -> float:
+        rec, truth = image[coverage > 0], d.objects[0][coverage > 0]
+        rec = rec * torch.sgn((truth * rec.conj()).sum())
+        return torch.angle(rec * truth.conj()).abs().mean().item()
+
+    exact = stitch(windows, corners, shape)
+    assert phase_error(*exact) < 1e-5
+    unaligned = phase_error(*stitch(windows * offsets, corners, shape, weight))
+    aligned = phase_error(*stitch(windows * offsets, corners, shape, weight, 3))
+    assert unaligned > 0.1 and aligned < 0.5 * unaligned
+    # probe weighting keeps coverage where windows land and reproduces exact windows
+    image, coverage = stitch(windows, corners, shape, weight)
+    assert torch.equal(coverage > 0, exact[1] > 0) and torch.allclose(image, exact[0], atol=1e-5)
+
+
+def test_stitching_options_change_output(trained, tmp_path) -> None:
+    base = report(trained, tmp_path / "base")
+    for knobs in ({"stitch_weighting": "uniform"}, {"align_patch_phase": False}):
+        changed = report(trained, tmp_path / "changed", **knobs)
+        assert changed["phase_mae"] != base["phase_mae"]
+    with pytest.raises(ValueError):
+        report(trained, tmp_path / "bad", stitch_weighting="gaussian")
 
 
 def test_inference_batch_size_is_honoured_but_invariant(trained, tmp_path) -> None:

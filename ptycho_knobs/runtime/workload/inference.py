@@ -24,6 +24,11 @@ Knob semantics (each patch keeps a central window before stitching):
 * ``reconstruction_window`` - pixels cropped from each border of the
   evaluated region (clamped to leave at least one pixel).
 * ``inference_batch_size`` - patterns per forward call (results identical).
+* ``stitch_weighting`` (default 'probe') / ``align_patch_phase`` (default
+  True) - stitching only: weight each window's pixels by the probe
+  intensity that lit them, and remove each window's (unobservable) constant
+  phase offset relative to the stitched canvas before averaging.  Neither
+  uses the truth; 'uniform' + False is the plain average of earlier versions.
 """
 
 from __future__ import annotations
@@ -41,6 +46,10 @@ import torch  # noqa: E402
 
 from .model import align_global_phase  # noqa: E402
 from .simulator import SimulatedData  # noqa: E402
+
+STITCH_WEIGHTINGS = ("probe", "uniform")
+ALIGN_ITERATIONS = 30
+"""Rounds of per-window phase-offset alignment to the stitched canvas."""
 
 
 def kept_window(N: int, middle_trim: int, M: int) -> tuple[int, int]:
@@ -77,17 +86,43 @@ def predict(model: torch.nn.Module, counts: torch.Tensor, batch_size: int) -> to
     return torch.cat(outs)
 
 
-def stitch(windows: torch.Tensor, corners: torch.Tensor, shape: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Average overlapping ``[P, w, w]`` windows placed at ``corners`` on a canvas; returns (image, coverage)."""
+def stitch(
+    windows: torch.Tensor,
+    corners: torch.Tensor,
+    shape: tuple[int, int],
+    weight: torch.Tensor | None = None,
+    align_iterations: int = 0,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Average overlapping ``[P, w, w]`` windows placed at ``corners`` on a canvas; returns (image, coverage).
+
+    ``weight`` (``[w, w]``, e.g. the probe intensity) makes the average a
+    weighted one, so each pixel is taken mostly from the patterns that
+    illuminated it strongly; coverage is then the summed weight.
+    ``align_iterations`` > 0 then removes each window's unobservable
+    constant phase relative to the consensus: every window is rotated onto
+    the current stitched canvas (weighted inner product over its footprint)
+    and the canvas rebuilt, that many times.  No ground truth is involved.
+    (A greedy scan-order pass was tried and rejected: alignment errors
+    accumulate along the scan and the canvas drifts.)
+    """
     w = windows.shape[-1]
     offs = torch.arange(w)
     rows = corners[:, 0, None, None] + offs[None, :, None]
     cols = corners[:, 1, None, None] + offs[None, None, :]
     inside = (rows >= 0) & (rows < shape[0]) & (cols >= 0) & (cols < shape[1])
-    flat = (rows * shape[1] + cols)[inside]
-    total = torch.zeros(shape[0] * shape[1], dtype=windows.dtype).index_add_(0, flat, windows[inside])
-    count = torch.zeros(shape[0] * shape[1]).index_add_(0, flat, torch.ones(flat.shape[0]))
-    image = torch.where(count > 0, total / count.clamp_min(1), torch.zeros((), dtype=windows.dtype))
+    flat = (rows * shape[1] + cols).clamp(0, shape[0] * shape[1] - 1)  # outside pixels get zero weight
+    wt = (torch.ones(w, w) if weight is None else weight.to(torch.float32)) * inside
+    count = torch.zeros(shape[0] * shape[1]).index_add_(0, flat.flatten(), wt.flatten())
+
+    def assemble(win: torch.Tensor) -> torch.Tensor:
+        total = torch.zeros(shape[0] * shape[1], dtype=win.dtype).index_add_(0, flat.flatten(), (win * wt).flatten())
+        return torch.where(count > 0, total / count.clamp_min(1e-12), torch.zeros((), dtype=win.dtype))
+
+    image = assemble(windows)
+    for _ in range(max(align_iterations, 0)):
+        rotation = torch.sgn((image[flat] * windows.conj() * wt).sum(dim=(-2, -1), keepdim=True))
+        windows = windows * torch.where(rotation == 0, torch.ones_like(rotation), rotation)
+        image = assemble(windows)
     return image.view(shape), count.view(shape)
 
 
@@ -153,8 +188,19 @@ def reconstruct_and_report(
     transpose: bool = False,
     M: int = 20,
     object_id: int = 0,
+    stitch_weighting: str = "probe",
+    align_patch_phase: bool = True,
 ) -> dict[str, object]:
-    """Reconstruct object ``object_id``, write ``summary.json`` and ``reconstruction.png``, return the summary."""
+    """Reconstruct object ``object_id``, write ``summary.json`` and ``reconstruction.png``, return the summary.
+
+    ``stitch_weighting`` ('probe' or 'uniform') and ``align_patch_phase``
+    only affect stitching (see :func:`stitch`): 'probe' weights each window's
+    pixels by the probe intensity that lit them, and ``align_patch_phase``
+    removes each window's constant phase offset relative to the canvas
+    before averaging, as ptychographic stitching does.
+    """
+    if stitch_weighting not in STITCH_WEIGHTINGS:
+        raise ValueError(f"stitch_weighting must be one of {STITCH_WEIGHTINGS}, got {stitch_weighting!r}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     select = (data.object_index == object_id).nonzero().squeeze(1)
@@ -167,7 +213,10 @@ def reconstruct_and_report(
         truth = data.objects[object_id]
         extent = (truth.shape[0] - N, truth.shape[1] - N)
         corners = transform_positions(data.positions[select], extent, flip_x=flip_x, flip_y=flip_y, transpose=transpose) + start
-        image, coverage = stitch(windows, corners, tuple(truth.shape))
+        probe = data.probes[data.probe_index[select[0]]]
+        weight = probe.abs().square()[start : start + size, start : start + size] if stitch_weighting == "probe" else None
+        iterations = ALIGN_ITERATIONS if align_patch_phase else 0
+        image, coverage = stitch(windows, corners, tuple(truth.shape), weight, iterations)
         recon, truth = _evaluation_region(image, coverage, truth, pad_eval)
         recon, truth = _crop_border(recon, reconstruction_window), _crop_border(truth, reconstruction_window)
     else:

@@ -122,14 +122,26 @@ def patch_errors(pred: torch.Tensor, truth: torch.Tensor, region: torch.Tensor) 
     return amp, phase
 
 
+NORMS = ("batch", "group", "none")
+INPUT_TRANSFORMS = ("sqrt", "log1p")
+
+
+def _norm(kind: str, channels: int) -> nn.Module:
+    if kind == "batch":
+        return nn.BatchNorm2d(channels)
+    if kind == "group":
+        return nn.GroupNorm(math.gcd(4, channels), channels)
+    return nn.Identity()
+
+
 class _ConvBlock(nn.Sequential):
-    def __init__(self, c_in: int, c_out: int) -> None:
+    def __init__(self, c_in: int, c_out: int, norm: str = "batch") -> None:
         super().__init__(
             nn.Conv2d(c_in, c_out, 3, padding=1),
-            nn.BatchNorm2d(c_out),
+            _norm(norm, c_out),
             nn.ReLU(inplace=True),
             nn.Conv2d(c_out, c_out, 3, padding=1),
-            nn.BatchNorm2d(c_out),
+            _norm(norm, c_out),
             nn.ReLU(inplace=True),
         )
 
@@ -137,8 +149,12 @@ class _ConvBlock(nn.Sequential):
 class PtychoNet(nn.Module):
     """Encoder-decoder CNN: normalised diffraction amplitude -> (amplitude, phase) patch.
 
-    No skip connections: detector pixels and object pixels are not spatially
-    related, so the mapping must pass through the (N/8)^2 bottleneck.
+    By default there are no skip connections: detector pixels and object
+    pixels are not spatially related, so the mapping passes through the
+    (N/2^depth)^2 bottleneck.  ``skip_connections=True`` adds U-Net skips
+    (concatenation) from each encoder stage to the decoder stage of the same
+    resolution; ``norm`` picks BatchNorm, GroupNorm or no normalisation.
+    Amplitude and phase come from separate 1x1 heads.
     """
 
     def __init__(
@@ -152,25 +168,32 @@ class PtychoNet(nn.Module):
         eca_decoder: bool = False,
         spatial_decoder: bool = False,
         decoder_spatial_kernel: int = 7,
+        skip_connections: bool = False,
+        norm: str = "batch",
     ) -> None:
         super().__init__()
+        if norm not in NORMS:
+            raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
+        self.skip_connections = skip_connections
         self.encoder = nn.ModuleList()
+        self.pool = nn.MaxPool2d(2)
         c_prev = 1
         for c in channels:
-            stage = nn.Sequential(_ConvBlock(c_prev, c))
+            stage = nn.Sequential(_ConvBlock(c_prev, c, norm))
             if eca_encoder:
                 stage.add_module("eca", ECA(c))
             if cbam_encoder:
                 stage.add_module("cbam", CBAM(c))
-            stage.add_module("pool", nn.MaxPool2d(2))
             self.encoder.append(stage)
             c_prev = c
-        self.bottleneck = nn.Sequential(_ConvBlock(c_prev, c_prev))
+        self.bottleneck = nn.Sequential(_ConvBlock(c_prev, c_prev, norm))
         if cbam_bottleneck:
             self.bottleneck.add_module("cbam", CBAM(c_prev))
+        self.upsample = nn.Upsample(scale_factor=2, mode="nearest")
         self.decoder = nn.ModuleList()
         for c in reversed(channels):
-            stage = nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), _ConvBlock(c_prev, c))
+            c_in = c_prev + (c if skip_connections else 0)
+            stage = nn.Sequential(_ConvBlock(c_in, c, norm))
             if cbam_decoder:
                 stage.add_module("cbam", CBAM(c, spatial_kernel=decoder_spatial_kernel))
             if eca_decoder:
@@ -179,17 +202,25 @@ class PtychoNet(nn.Module):
                 stage.add_module("spatial", SpatialAttention(decoder_spatial_kernel))
             self.decoder.append(stage)
             c_prev = c
-        self.head = nn.Conv2d(c_prev, 2, kernel_size=1)
+        self.amplitude_head = nn.Conv2d(c_prev, 1, kernel_size=1)
+        self.phase_head = nn.Conv2d(c_prev, 1, kernel_size=1)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         h = x.unsqueeze(1)
+        skips = []
         for stage in self.encoder:
             h = stage(h)
+            skips.append(h)
+            h = self.pool(h)
         h = self.bottleneck(h)
-        for stage in self.decoder:
+        for stage, skip in zip(self.decoder, reversed(skips), strict=True):
+            h = self.upsample(h)
+            if self.skip_connections:
+                h = torch.cat([h, skip], dim=1)
             h = stage(h)
-        out = self.head(h).float()
-        return torch.sigmoid(out[:, 0]), math.pi * torch.tanh(out[:, 1])
+        amplitude = self.amplitude_head(h).float()[:, 0]
+        phase = self.phase_head(h).float()[:, 0]
+        return torch.sigmoid(amplitude), math.pi * torch.tanh(phase)
 
 
 class PtychoPINNModule(lightning.LightningModule):
@@ -223,8 +254,13 @@ class PtychoPINNModule(lightning.LightningModule):
         fine_tune_lr_factor: float = 0.1,
         checkpoint_monitor_metric: str = "val_loss",
         channels: tuple[int, ...] = (16, 32, 64),
+        skip_connections: bool = False,
+        norm: str = "batch",
+        input_transform: str = "sqrt",
     ) -> None:
         super().__init__()
+        if input_transform not in INPUT_TRANSFORMS:
+            raise ValueError(f"input_transform must be one of {INPUT_TRANSFORMS}, got {input_transform!r}")
         if scheduler_type not in SCHEDULER_TYPES:
             raise ValueError(f"scheduler_type must be one of {SCHEDULER_TYPES}, got {scheduler_type!r}")
         if physics_weight_schedule not in PHYSICS_WEIGHT_SCHEDULES:
@@ -246,12 +282,22 @@ class PtychoPINNModule(lightning.LightningModule):
             eca_decoder=eca_decoder,
             spatial_decoder=spatial_decoder,
             decoder_spatial_kernel=decoder_spatial_kernel,
+            skip_connections=skip_connections,
+            norm=norm,
         )
 
     def normalise(self, counts: torch.Tensor) -> torch.Tensor:
-        """sqrt(counts) scaled by the mean per-pixel count of a transparent object (unit RMS, global scale kept)."""
+        """Network input from counts, relative to the mean per-pixel count of a transparent object.
+
+        ``input_transform='sqrt'``: sqrt(counts / mean) (unit RMS, global scale
+        kept); ``'log1p'``: log1p(counts / mean), which compresses the bright
+        centre so the weak high-angle speckle carries comparable weight.
+        """
         n_pix = counts.shape[-1] * counts.shape[-2]
-        return torch.sqrt(counts.float() * (n_pix / self.hparams.nphotons))
+        scaled = counts.float() * (n_pix / self.hparams.nphotons)
+        if self.hparams.input_transform == "log1p":
+            return torch.log1p(scaled)
+        return torch.sqrt(scaled)
 
     def forward(self, counts: torch.Tensor) -> torch.Tensor:
         """Counts ``[B, N, N]`` -> complex64 object patch ``[B, N, N]``."""
