@@ -13,6 +13,7 @@ import importlib
 import inspect
 import os
 import types
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -125,6 +126,9 @@ def strategy(name: str, values: dict[str, Any], table: RoutingTable) -> Any:
 def loggers(values: dict[str, Any], table: RoutingTable, run_dir: Path, run_name: str,
             csv_version: str = "") -> list[Logger]:
     """CSV always (metrics.csv in the run folder, or in resume-N/ for a resume), plus the backend's logger."""
+    # The run folder already holds our config files; Lightning would warn that it "will
+    # delete previous log files", which is untrue for a fresh folder and alarming.
+    warnings.filterwarnings("ignore", message=r"Experiment logs directory .* exists and is not empty")
     made: list[Logger] = [CSVLogger(save_dir=run_dir, name="", version=csv_version)]
     backend = table.kwargs("Trainer", values)["logger"]
     if backend == "tensorboard":
