@@ -2,6 +2,12 @@
 
 The scanner never imports or executes what it reads: it parses with `ast` and evaluates
 only literals (numbers, strings, bools, None, negatives and arithmetic on them).
+
+Why `ast` and not LibCST: the audit only reads code, never rewrites it, so a lossless
+tree buys nothing, and LibCST's parser plus QualifiedNameProvider cost ~0.23 s per large
+file, which alone would put a cold audit far past 2x the plain `ast.parse` floor. Imports
+are resolved by `callees.ImportMap` over the same tree; comments (suppressions) come from
+`tokenize`.
 """
 
 from __future__ import annotations
