@@ -208,3 +208,15 @@ def test_bridge_renames_inverts_and_keeps_defaults_for_absent_fields() -> None:
     with pytest.raises(ValueError, match="did you mean 'epochs'"):
         config_bridge.to_training_knobs(Partial(), {"epoch": 3})
     assert set(config_bridge.TF_DIVERGENCES) == {k.name for k in REGISTRY.knobs if k.tf and k.tf.divergence}
+
+
+def test_tf_none_for_a_non_optional_knob_keeps_the_pytorch_default() -> None:
+    # TF's TrainingConfig.subsample_seed is None ("random"); the PyTorch field is an int that
+    # falls back to 42, as the registry's declared divergence says. None must not crash.
+    @dataclasses.dataclass(frozen=True)
+    class Tf:
+        subsample_seed: int | None = None
+        strategy: str | None = None
+
+    assert config_bridge.to_training_knobs(Tf()).subsample_seed == REGISTRY.get("subsample_seed").default
+    assert config_bridge.to_pytorch_execution_config(Tf(strategy=None)).strategy is None  # Optional: carried

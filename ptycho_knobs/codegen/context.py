@@ -14,7 +14,7 @@ from typing import Any
 from ptycho_knobs.codegen.environment import py_literal
 from ptycho_knobs.ktypes import Category, Condition, Home, Knob, Rule, TfMappingKind
 from ptycho_knobs.registry import Registry
-from ptycho_knobs.typelang import LiteralOf, OptionalOf, Scalar, base_scalar
+from ptycho_knobs.typelang import LiteralOf, OptionalOf, Scalar, base_scalar, is_optional
 
 HOME_DOCS = {
     Home.EXECUTION: "PyTorch Lightning runtime configuration that the canonical TensorFlow configs do not carry.",
@@ -78,6 +78,7 @@ class BridgeItem:
     tf_field: str
     mapping: str
     inverted: bool
+    nullable: bool  # the PyTorch field accepts None
 
 
 @dataclass(frozen=True)
@@ -225,7 +226,8 @@ def bridge_views(registry: Registry) -> tuple[BridgeView, ...]:
             continue
         mapped = [k for k in knobs if k.tf is not None]
         items = tuple(
-            BridgeItem(k.name, k.tf.attr, k.tf.field, k.tf.mapping.value, k.tf.mapping is TfMappingKind.INVERTED)
+            BridgeItem(k.name, k.tf.attr, k.tf.field, k.tf.mapping.value, k.tf.mapping is TfMappingKind.INVERTED,
+                       is_optional(k.type))
             for k in mapped if k.tf is not None and k.tf.mapping is not TfMappingKind.COMPUTED
         )
         if not items and home is not Home.EXECUTION:
