@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import warnings
@@ -75,9 +76,49 @@ def test_cache_is_written_atomically_and_reused(tmp_path, monkeypatch) -> None:
 def test_cache_key_covers_every_field() -> None:
     base = tiny_spec()
     keys = {base.cache_key()}
-    for field, value in [("seed", 1), ("nphotons", 2e5), ("beamstop_diameter", 2), ("object_class", "lines"), ("N", 32)]:
+    changes = [("seed", 1), ("nphotons", 2e5), ("beamstop_diameter", 2), ("object_class", "lines"), ("N", 32), ("probe_kind", "focused")]
+    for field, value in changes:
         keys.add(tiny_spec(**{field: value}).cache_key())
-    assert len(keys) == 6
+    assert len(keys) == len(changes) + 1
+
+
+def _centro_asymmetry(probe: torch.Tensor) -> float:
+    """Smallest total-variation distance between |P|^2 and its point reflection over all (cyclic) centres."""
+    intensity = probe.abs().square()
+    intensity = intensity / intensity.sum()
+    flipped = torch.flip(intensity, (0, 1))
+    n = intensity.shape[-1]
+    return min(0.5 * (intensity - torch.roll(flipped, (a, b), (0, 1))).abs().sum().item() for a in range(n) for b in range(n))
+
+
+def test_diffuser_probe_is_seeded_and_not_centro_symmetric() -> None:
+    spec = SimulationSpec(objects_per_probe=1, diff_per_object=16, N=32, probe_kind="diffuser", seed=3)
+    a, b = sim_module.make_probes(spec), sim_module.make_probes(spec)
+    other = sim_module.make_probes(dataclasses.replace(spec, seed=4))
+    focused = sim_module.make_probes(dataclasses.replace(spec, probe_kind="focused"))
+    assert torch.equal(a, b) and not torch.allclose(a, other)
+    assert a.abs().square().sum().item() == pytest.approx(1.0, rel=1e-5)
+    assert _centro_asymmetry(focused[0]) < 1e-4
+    assert _centro_asymmetry(a[0]) > 0.2 and _centro_asymmetry(other[0]) > 0.2
+    # band-limited by the same pupil disc as the focused probe (no energy beyond radius N/8)
+    spectrum = torch.fft.fftshift(torch.fft.fft2(a[0])).abs()
+    k = torch.arange(32) - 16
+    outside = k[:, None] ** 2 + k[None, :] ** 2 > 4**2
+    assert spectrum[outside].max() < 1e-4 * spectrum.max()
+    # compact enough to leave most energy away from the window border, wide enough to overlap at step N // 4
+    intensity = a[0].abs().square()
+    assert intensity[4:-4, 4:-4].sum() > 0.85
+    assert (intensity.sqrt() * torch.roll(intensity, spec.step, 1).sqrt()).sum() > 0.3
+    assert spec.cache_key() != dataclasses.replace(spec, probe_kind="focused").cache_key()
+    data = simulate(tiny_spec(probe_kind="diffuser"))
+    assert not torch.allclose(data.counts, simulate(tiny_spec(probe_kind="focused")).counts)
+    dm = tiny_datamodule(probe_kind="diffuser")
+    assert dm.spec.probe_kind == "diffuser" and torch.equal(dm.data.probes, data.probes)
+    # the model's forward model uses exactly the probe that made the data
+    model, dm = build_workload(datagen=dict(objects_per_probe=1, diff_per_object=4, probe_kind="diffuser"), N=16, architecture=dict(channels=(4, 8)))
+    assert torch.equal(model.probe[0], dm.data.probe)
+    with pytest.raises(ValueError):
+        tiny_spec(probe_kind="gaussian")
 
 
 def test_vectorised_equals_naive_loop() -> None:

@@ -69,6 +69,7 @@ class PtychoDataModule(lightning.LightningDataModule):
         val_split: float = 0.05,
         val_split_seed: int = 42,
         cache_dir: Path | str | None = None,
+        probe_kind: str = "diffuser",
     ) -> None:
         super().__init__()
         self.spec = SimulationSpec(
@@ -79,6 +80,7 @@ class PtychoDataModule(lightning.LightningDataModule):
             nphotons=nphotons,
             N=N,
             seed=seed,
+            probe_kind=probe_kind,
         )
         self.batch_size = batch_size
         self.num_workers = num_workers

@@ -18,6 +18,12 @@ Intensity convention (shared with the model's forward model through
 far field is ``nphotons * |fftshift(fft2(probe * patch, norm="ortho"))|**2``,
 so a fully transmitting object yields ``nphotons`` expected counts per
 pattern and a partially absorbing one proportionally fewer.
+
+Probe (``probe_kind``): ``"diffuser"`` (default) puts a seeded, smoothed
+random phase screen in the band-limiting pupil, as in diffuser /
+structured-illumination ptychography; ``"focused"`` is the plain defocused
+disc pupil of earlier versions, whose centro-symmetric intensity lets a
+large fraction of patches converge to the twin image ``conj(O(-r))``.
 """
 
 from __future__ import annotations
@@ -35,6 +41,15 @@ import torch
 
 SIMULATOR_VERSION = "1"
 OBJECT_CLASSES = ("dead_leaves", "gaussian_field", "lines")
+PROBE_KINDS = ("focused", "diffuser")
+"""``focused``: disc pupil + defocus (|P| centro-symmetric, so the twin image
+fits the data almost as well as the object); ``diffuser`` (default): the same
+pupil times a seeded random phase screen (structured illumination), whose
+speckled, non-centro-symmetric intensity makes the twin implausible."""
+DIFFUSER_CORRELATION = 1.5
+"""Correlation length of the diffuser phase screen in pupil (Fourier) pixels; longer = more compact probe."""
+DIFFUSER_STRENGTH = 2.0
+"""Standard deviation of the diffuser phase screen in radians."""
 CHUNK_SIZE = 4096
 """Patterns simulated per batched FFT; bounds peak memory for large scans."""
 
@@ -56,10 +71,13 @@ class SimulationSpec:
     scan_step: int | None = None
     n_probes: int = 1
     seed: int = 0
+    probe_kind: str = "diffuser"
 
     def __post_init__(self) -> None:
         if self.object_class not in OBJECT_CLASSES:
             raise ValueError(f"object_class must be one of {OBJECT_CLASSES}, got {self.object_class!r}")
+        if self.probe_kind not in PROBE_KINDS:
+            raise ValueError(f"probe_kind must be one of {PROBE_KINDS}, got {self.probe_kind!r}")
         if self.objects_per_probe < 1 or self.diff_per_object < 1 or self.n_probes < 1:
             raise ValueError("objects_per_probe, diff_per_object and n_probes must be >= 1")
         if self.N < 8 or self.N % 2:
@@ -207,24 +225,49 @@ def make_objects(spec: SimulationSpec) -> torch.Tensor:
     return torch.stack([maker(size, _generator(spec.seed, "object", i), spec.N) for i in range(spec.n_objects)]).to(torch.complex64)
 
 
-def make_probe(N: int, defocus: float = 3.0) -> torch.Tensor:
-    """Focused probe: disc pupil with a quadratic (defocus) phase, propagated to the sample.
+def make_probe(
+    N: int,
+    defocus: float = 3.0,
+    *,
+    diffuser: torch.Generator | None = None,
+    correlation: float = DIFFUSER_CORRELATION,
+    strength: float = DIFFUSER_STRENGTH,
+) -> torch.Tensor:
+    """Probe at the sample: disc pupil with a quadratic (defocus) phase, propagated to the sample.
 
     The pupil radius ``N / 8`` keeps the probe's footprint to about half the
-    patch (the oversampling phase retrieval needs); the defocus phase both
-    widens the spot and breaks the twin-image symmetry of a real probe.
+    patch (the oversampling phase retrieval needs) and band-limits it.  A
+    symmetric pupil gives ``|P(r)| = |P(-r)|``, so the twin
+    ``conj(O(-r))`` (times a smooth probe-phase factor) fits the data almost
+    as well as the object.  ``diffuser`` (a generator) multiplies the pupil by
+    a random phase screen of ``strength`` rad std, Gaussian-smoothed over
+    ``correlation`` pupil pixels: the probe stays band-limited (same disc) and
+    compact (smooth screen), but its intensity is a speckle pattern with no
+    centro-symmetry, which makes the twin implausible.
     """
     k = torch.fft.fftshift(torch.fft.fftfreq(N)) * N
     k2 = k[:, None] ** 2 + k[None, :] ** 2
     radius = N / 8
-    pupil = torch.polar((k2 <= radius**2).float(), defocus * k2 / radius**2)
+    phase = defocus * k2 / radius**2
+    if diffuser is not None:
+        phase = phase + strength * _smooth_field(N, diffuser, correlation)
+    pupil = torch.polar((k2 <= radius**2).float(), phase)
     probe = torch.fft.fftshift(torch.fft.ifft2(torch.fft.ifftshift(pupil), norm="ortho"))
+    if diffuser is not None:  # undo the screen's random tilt: integer roll of the intensity centroid to N/2
+        intensity = probe.abs().square()
+        grid = torch.arange(N, dtype=torch.float32)
+        centre = [(intensity.sum(dim) * grid).sum() / intensity.sum() for dim in (1, 0)]
+        probe = torch.roll(probe, [N // 2 - round(c.item()) for c in centre], dims=(0, 1))
     return (probe / probe.abs().pow(2).sum().sqrt()).to(torch.complex64)
 
 
 def make_probes(spec: SimulationSpec) -> torch.Tensor:
-    """``n_probes`` probes differing in defocus so each probe's objects see distinct illumination."""
-    return torch.stack([make_probe(spec.N, 3.0 + 1.0 * i) for i in range(spec.n_probes)])
+    """``n_probes`` probes differing in defocus (and, for ``probe_kind='diffuser'``, in their seeded phase screen)."""
+    probes = []
+    for i in range(spec.n_probes):
+        diffuser = _generator(spec.seed, "diffuser", i) if spec.probe_kind == "diffuser" else None
+        probes.append(make_probe(spec.N, 3.0 + 1.0 * i, diffuser=diffuser, correlation=DIFFUSER_CORRELATION, strength=DIFFUSER_STRENGTH))
+    return torch.stack(probes)
 
 
 def beamstop_mask(N: int, diameter: int) -> torch.Tensor:
