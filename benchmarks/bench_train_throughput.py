@@ -47,14 +47,16 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=EXAMPLE["epochs"])
     parser.add_argument("--probe-kind", default=EXAMPLE["datagen"]["probe_kind"], help="override the example's probe_kind")
     parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads for the fit")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the simulation and of the training RNGs")
     args = parser.parse_args()
     warnings.filterwarnings("ignore", ".*does not have many workers.*")
     torch.set_num_threads(args.threads)
-    lightning.seed_everything(0, verbose=False)
+    lightning.seed_everything(args.seed, verbose=False)
     datagen = {**EXAMPLE["datagen"], "object_class": args.object_class, "probe_kind": args.probe_kind}
     with tempfile.TemporaryDirectory() as tmp:
         model, dm = build_workload(
-            datagen=datagen, architecture=EXAMPLE["architecture"], optimisation=EXAMPLE["optimisation"], batch_size=EXAMPLE["batch_size"], cache_dir=tmp
+            datagen=datagen, architecture=EXAMPLE["architecture"], optimisation=EXAMPLE["optimisation"], batch_size=EXAMPLE["batch_size"], cache_dir=tmp,
+            seed=args.seed
         )
         trainer = lightning.Trainer(
             max_epochs=args.epochs, accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False
@@ -63,7 +65,7 @@ def main() -> None:
         trainer.fit(model, dm)
         elapsed = time.perf_counter() - start
         samples = len(dm.train_indices) * args.epochs
-        print(f"{args.object_class} ({args.probe_kind} probe, {args.threads} threads): fit {elapsed:.1f} s, {samples / elapsed:.0f} training samples/s ({len(dm.train_indices)} patterns x {args.epochs} epochs)")
+        print(f"seed {args.seed}, {args.object_class} ({args.probe_kind} probe, {args.threads} threads): fit {elapsed:.1f} s, {samples / elapsed:.0f} training samples/s ({len(dm.train_indices)} patterns x {args.epochs} epochs)")
         print({k: round(float(v), 4) for k, v in trainer.callback_metrics.items()})
         for stitched in (True, False):
             s = reconstruct_and_report(model, dm.data, tmp, do_stitching=stitched)
