@@ -111,8 +111,9 @@ def load_registry(path: str | Path) -> Registry:
         raw = path.read_bytes()
     except OSError as exc:
         raise RegistryError(path, 1, 1, f"cannot read registry: {exc.strerror}") from None
-    root = yamlpos.load(path, RegistryError)
-    return _Loader(path, hashlib.sha256(raw).hexdigest()).build(root)
+    with yamlpos.gc_paused():
+        root = yamlpos.load(path, RegistryError)
+        return _Loader(path, hashlib.sha256(raw).hexdigest()).build(root)
 
 
 class _Loader:

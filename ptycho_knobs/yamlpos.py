@@ -7,6 +7,8 @@ reject duplicates, and hand back `Node`s that carry value and position together.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +51,23 @@ class Entry:
     key_line: int
     key_col: int
     node: Node
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic GC while building a big acyclic tree.
+
+    A big registry is hundreds of thousands of small objects that hold no cycles; the GC
+    would rescan them again and again as they accumulate (load time grew ~20x for 10x the
+    knobs). They are freed by reference counting either way.
+    """
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if paused:
+            gc.enable()
 
 
 def load(path: Path, error: type[LocatedError]) -> Node | None:
