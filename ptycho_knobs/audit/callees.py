@@ -128,6 +128,7 @@ class ImportMap:
 
     def __init__(self, tree: ast.Module | None = None, package: str = "") -> None:
         self.names: dict[str, str] = {}
+        self.star: str | None = None  # the module of the last `from M import *`
         if tree is not None:
             for node in ast.walk(tree):
                 if isinstance(node, (ast.Import, ast.ImportFrom)):
@@ -150,6 +151,7 @@ class ImportMap:
                 module = ("." * node.level) + module
             for alias in node.names:
                 if alias.name == "*":
+                    self.star = module
                     continue
                 self.names[alias.asname or alias.name] = f"{module}.{alias.name}" if module else alias.name
 
@@ -161,5 +163,9 @@ class ImportMap:
             expr = expr.value
         if not isinstance(expr, ast.Name):
             return None
-        head = self.names.get(expr.id, expr.id)
+        head = self.names.get(expr.id)
+        if head is None:
+            # After `from lightning.pytorch.callbacks import *`, a bare `EarlyStopping` is
+            # most likely that module's; if it is not watched there, nothing matches anyway.
+            head = f"{self.star}.{expr.id}" if self.star and not parts else expr.id
         return ".".join([head, *reversed(parts)])

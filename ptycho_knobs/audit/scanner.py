@@ -386,10 +386,24 @@ def _enclosing_scope(tree: ast.Module, target: ast.AST) -> ast.AST:
     return best
 
 
+def _declared_encoding(source: bytes) -> str:
+    """The file's source encoding: UTF-8 unless a BOM or PEP 263 cookie says otherwise."""
+    encoding, _ = tokenize.detect_encoding(io.BytesIO(source).readline)
+    return "utf-8" if encoding in ("utf-8", "utf-8-sig") else encoding
+
+
 def scan_source(source: bytes, watch: WatchSet, needs: Needs) -> FileFacts:
     """Facts of one file's bytes; a decode or syntax problem becomes `FileFacts.problem`."""
     try:
-        text = source.decode("utf-8")
+        encoding = _declared_encoding(source)
+        text = source.decode(encoding)
+        if encoding != "utf-8":
+            # PEP 263: a `# -*- coding: latin-1 -*-` file is valid Python. Work on its UTF-8
+            # form so positions mean the same thing as for every other file; ast reads a
+            # str and ignores the cookie.
+            source = text.encode("utf-8")
+    except (SyntaxError, LookupError):
+        return FileFacts(problem=("PK900", "unknown or malformed coding declaration; file skipped", 1, 1))
     except UnicodeDecodeError as exc:
         line = source[: exc.start].count(b"\n") + 1
         col = exc.start - (source.rfind(b"\n", 0, exc.start) + 1) + 1
@@ -398,7 +412,7 @@ def scan_source(source: bytes, watch: WatchSet, needs: Needs) -> FileFacts:
         text = text[1:]
         source = source[3:]
     try:
-        tree = ast.parse(source)
+        tree = ast.parse(source if encoding == "utf-8" else text)
     except SyntaxError as exc:
         msg = exc.msg or "invalid syntax"
         return FileFacts(problem=("PK900", f"syntax error: {msg}; file skipped", exc.lineno or 1, exc.offset or 1))
