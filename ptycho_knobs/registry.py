@@ -232,9 +232,9 @@ class _Loader:
             raise self.fail(Position(type_node.line, type_node.col + exc.col - 1), f"{what}: {exc}") from None
         default_node = e["default"].node
         try:
-            default = coerce_yaml(ktype, default_node.value)
+            default = coerce_yaml(ktype, default_node.plain())
         except ValueError:
-            raise self.fail(default_node, f"{what}: default {describe_mismatch(ktype, default_node.value)}") from None
+            raise self.fail(default_node, f"{what}: default {describe_mismatch(ktype, default_node.plain())}") from None
         constraints = self.constraints(e.get("constraints"), ktype, what)
         problem = constraints.violation(default)
         if problem is not None:
@@ -359,9 +359,9 @@ class _Loader:
             values = []
             for item in node.value:
                 try:
-                    values.append(coerce_yaml(ktype, item.value))
+                    values.append(coerce_yaml(ktype, item.plain()))
                 except ValueError:
-                    raise self.fail(item, f"{what}: choice {describe_mismatch(ktype, item.value)}") from None
+                    raise self.fail(item, f"{what}: choice {describe_mismatch(ktype, item.plain())}") from None
             choices = tuple(values)
         bounds: dict[str, float | None] = {}
         for key in ("min", "max", "exclusive_min", "exclusive_max"):

@@ -100,8 +100,15 @@ def loads(text: str, path: Path | str, error: type[LocatedError]) -> Node | None
         loader.dispose()
 
 
+_PLAIN_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
+
+
 def _convert(loader: Any, node: yaml.Node, path: Path | str, error: type[LocatedError]) -> Node:
     line, col = node.start_mark.line + 1, node.start_mark.column + 1
+    if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) and node.tag not in _PLAIN_TAGS:
+        # Scalars with such tags already fail in the safe constructor; collections would
+        # otherwise be read as plain lists and maps with the tag silently dropped.
+        raise error(path, line, col, f"YAML tag {node.tag!r} is not allowed (run files are loaded safely)")
     if isinstance(node, yaml.MappingNode):
         loader.flatten_mapping(node)
         items: dict[str, Entry] = {}

@@ -78,7 +78,9 @@ ERRORS = [
     ("literal-type", "precision: 8-true\n", "run.yaml:1:12", "bf16-mixed"),
     ("cross-knob-rule", "num_workers: 0\npersistent_workers: true\nprefetch_factor: null\n", "run.yaml:", "num_workers"),
     ("duplicate-key", "epochs: 2\nepochs: 3\n", "run.yaml:2:1", "duplicate"),
-    ("python-tag", "epochs: !!python/object/apply:os.system ['true']\n", "run.yaml:1:9", ""),
+    ("python-tag", "epochs: !!python/object/apply:os.system ['true']\n", "run.yaml:1:9", "is not allowed"),
+    ("python-tag-map", "data_args: !!python/object:os.PathLike {a: 1}\n", "run.yaml:1:12", "is not allowed"),
+    ("list-for-int", "epochs: [1, 2]\n", "run.yaml:1:9", "[1, 2] (list) does not fit type int"),
 ]
 
 

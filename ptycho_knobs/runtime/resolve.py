@@ -163,9 +163,9 @@ def _apply_yaml(registry: Registry, settable: dict[str, Knob], path: Path, value
                                  f"{key!r} sets knob {knob.name!r} again (already set as {seen[knob.name]!r})")
         seen[knob.name] = key
         try:
-            value = coerce_yaml(knob.type, node.value)
+            value = coerce_yaml(knob.type, node.plain())
         except ValueError:
-            raise RunConfigError(path, node.line, node.col, f"{key}: {describe_mismatch(knob.type, node.value)}") from None
+            raise RunConfigError(path, node.line, node.col, f"{key}: {describe_mismatch(knob.type, node.plain())}") from None
         problem = knob.constraints.violation(value)
         if problem is not None:
             raise RunConfigError(path, node.line, node.col, f"{key}: {value!r} {problem}")
