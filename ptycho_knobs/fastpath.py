@@ -80,14 +80,11 @@ def remember(out: str, err: str, code: int) -> None:
     if not same:
         _debug("not stored (inputs changed during the run)")
         return
-    import tempfile
+    from ptycho_knobs.atomic import atomic_open
 
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".run-", suffix=".tmp")
-        with os.fdopen(fd, "wb") as fh:
+        with atomic_open(folder / f"run-{key}.marshal", binary=True) as fh:
             marshal.dump((out, err, code), fh)
-        os.replace(tmp, folder / f"run-{key}.marshal")
     except OSError:
         pass  # a read-only place still audits, just without the cache
 

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from collections import Counter
 from pathlib import Path
 
+from ptycho_knobs.atomic import write_text
 from ptycho_knobs.audit.findings import Finding
 from ptycho_knobs.errors import UsageError
 
@@ -35,12 +34,7 @@ def write(path: Path, findings: list[Finding]) -> int:
     entries = [{"fingerprint": fp, "code": f.code, "path": f.path, "knob": f.knob, "message": f.message}
                for fp, f in zip(fingerprints(ordered), ordered, strict=False)]
     body = json.dumps({"version": VERSION, "tool": "ptycho-knobs audit", "findings": entries}, indent=2) + "\n"
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(body)
-    os.replace(tmp, path)
+    write_text(path, body)
     return len(entries)
 
 

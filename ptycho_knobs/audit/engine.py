@@ -14,11 +14,11 @@ import hashlib
 import os
 import pickle
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 
 from ptycho_knobs import __version__
+from ptycho_knobs.atomic import atomic_open
 from ptycho_knobs.audit.callees import WatchSet, watch_set
 from ptycho_knobs.audit.files import Entry, default_cache_dir, walk_and_read  # shared with the fast path
 from ptycho_knobs.audit.findings import FileFacts, Finding, Span
@@ -108,11 +108,8 @@ class Cache:
         if not self.file or not self.dirty:
             return
         try:
-            self.file.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.file.parent, prefix=".audit-", suffix=".tmp")
-            with os.fdopen(fd, "wb") as fh:
+            with atomic_open(self.file, binary=True) as fh:
                 pickle.dump(self.data, fh, protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(tmp, self.file)
         except OSError:
             pass  # a read-only checkout still audits, just without a cache
 
@@ -352,11 +349,8 @@ def cached_registry(path: Path, folder: Path | None) -> Registry:
         pass
     registry = load_registry(path)
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".registry-", suffix=".tmp")
-        with os.fdopen(fd, "wb") as fh:
+        with atomic_open(file, binary=True) as fh:
             pickle.dump(registry, fh, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, file)
     except (OSError, pickle.PicklingError, TypeError, AttributeError):
         pass
     return registry

@@ -8,11 +8,10 @@ so every comment, blank line and flow mapping stays byte-for-byte; the write is 
 from __future__ import annotations
 
 import difflib
-import os
 import re
-import tempfile
 from pathlib import Path
 
+from ptycho_knobs.atomic import write_text
 from ptycho_knobs.audit.findings import Finding
 from ptycho_knobs.errors import UsageError
 
@@ -43,8 +42,5 @@ def fix_locations(registry: Path, findings: list[Finding], diff_only: bool, show
     diff = "".join(difflib.unified_diff(old.splitlines(keepends=True), new.splitlines(keepends=True),
                                         f"a/{shown}", f"b/{shown}"))
     if count and not diff_only:
-        fd, tmp = tempfile.mkstemp(dir=registry.parent, prefix=f".{registry.name}.", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(new)
-        os.replace(tmp, registry)
+        write_text(registry, new, newline="")
     return diff, count

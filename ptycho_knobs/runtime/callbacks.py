@@ -18,7 +18,7 @@ import lightning
 import numpy as np
 import torch
 
-from ptycho_knobs.runtime.snapshot import atomic_write
+from ptycho_knobs.atomic import write_text
 
 STATUS_FILE = "status.json"
 LAST_CHECKPOINT = "last.ckpt"
@@ -38,7 +38,7 @@ class RunStatus(lightning.Callback):
             return
         body = {"state": state, "epoch": trainer.current_epoch, "global_step": trainer.global_step,
                 "time": time.time(), **extra}
-        atomic_write(self.path, json.dumps(body) + "\n")
+        write_text(self.path, json.dumps(body) + "\n")
 
     def on_train_start(self, trainer: lightning.Trainer, pl_module: lightning.LightningModule) -> None:
         self.write(trainer, "running")

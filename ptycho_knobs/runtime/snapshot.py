@@ -10,9 +10,7 @@ so no process ever re-resolves a run that has started.
 from __future__ import annotations
 
 import json
-import os
 import platform
-import tempfile
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -20,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from ptycho_knobs.atomic import write_text
 from ptycho_knobs.errors import UsageError
 from ptycho_knobs.runtime.resolve import RunConfig
 
@@ -93,18 +92,6 @@ def _scalar(value: Any) -> str:
     return yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("\n...").removesuffix("...").strip()
 
 
-def atomic_write(path: Path, text: str) -> None:
-    """Write `text` to `path` through a temporary file and a rename, so readers never see half."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write(run_dir: Path, snapshot: Snapshot, *, name: str = SNAPSHOT_JSON) -> Path:
     """Write the JSON snapshot (and, for the first one, config.yaml). Returns the JSON path."""
     header = (
@@ -113,7 +100,7 @@ def write(run_dir: Path, snapshot: Snapshot, *, name: str = SNAPSHOT_JSON) -> Pa
         + ", ".join(f"{k} {v}" for k, v in snapshot.versions.items())
     )
     if name == SNAPSHOT_JSON:
-        atomic_write(run_dir / SNAPSHOT_YAML, config_yaml(snapshot.run, provenance=True, header=header))
+        write_text(run_dir / SNAPSHOT_YAML, config_yaml(snapshot.run, provenance=True, header=header))
     path = run_dir / name
-    atomic_write(path, snapshot.to_json())
+    write_text(path, snapshot.to_json())
     return path

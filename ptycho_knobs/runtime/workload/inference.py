@@ -34,8 +34,6 @@ Knob semantics (each patch keeps a central window before stitching):
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import matplotlib
@@ -43,6 +41,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
+
+from ptycho_knobs.atomic import atomic_open, write_text
 
 from .model import align_global_phase  # noqa: E402
 from .simulator import SimulatedData  # noqa: E402
@@ -150,13 +150,6 @@ def _evaluation_region(image: torch.Tensor, coverage: torch.Tensor, truth: torch
     return image[r0:r1, c0:c1], truth[r0:r1, c0:c1]
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
-
-
 def _plot(truth: torch.Tensor, recon: torch.Tensor, path: Path) -> None:
     fig, axes = plt.subplots(2, 2, figsize=(8, 8))
     panels = [(truth.abs(), "truth amplitude"), (recon.abs(), "reconstructed amplitude"), (truth.angle(), "truth phase"), (recon.angle(), "reconstructed phase")]
@@ -166,11 +159,11 @@ def _plot(truth: torch.Tensor, recon: torch.Tensor, path: Path) -> None:
         ax.axis("off")
         fig.colorbar(im, ax=ax, fraction=0.046)
     fig.tight_layout()
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp.png")
-    os.close(fd)
-    fig.savefig(tmp, dpi=80)
-    plt.close(fig)
-    os.replace(tmp, path)
+    try:
+        with atomic_open(path, binary=True) as fh:
+            fig.savefig(fh, format="png", dpi=80)
+    finally:
+        plt.close(fig)
 
 
 def reconstruct_and_report(
@@ -237,7 +230,7 @@ def reconstruct_and_report(
         "window_size": size,
         "evaluated_shape": list(truth.shape),
     }
-    _atomic_write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
+    write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
     shown = (truth, aligned) if do_stitching else (truth[0], aligned[0])
     _plot(shown[0], shown[1], out / "reconstruction.png")
     return summary

@@ -32,12 +32,12 @@ import dataclasses
 import hashlib
 import json
 import math
-import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import torch
+
+from ptycho_knobs.atomic import atomic_open
 
 SIMULATOR_VERSION = "1"
 OBJECT_CLASSES = ("dead_leaves", "gaussian_field", "lines")
@@ -357,15 +357,8 @@ def naive_simulate_loop(spec: SimulationSpec) -> SimulatedData:
 
 
 def _atomic_save(obj: object, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path, binary=True) as fh:
+        torch.save(obj, fh)
 
 
 def cache_path(spec: SimulationSpec, cache_dir: Path) -> Path:
