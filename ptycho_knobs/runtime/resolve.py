@@ -73,18 +73,21 @@ class RunConfig:
                 raise KnobsError(f"generated {cls.__name__} rejected the resolved config: {exc}") from None
         return result
 
-    def to_json(self) -> str:
-        return json.dumps({
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able data; `from_dict` reads it back (run snapshots, DDP ranks)."""
+        return {
             "values": {n: {"value": r.value, "source": r.source} for n, r in self.values.items()},
             "model": self.model, "data": self.data,
             "model_args": self.model_args, "data_args": self.data_args,
             "config_path": str(self.config_path) if self.config_path else None,
             "positions": {k: list(v) for k, v in self.positions.items()},
-        }, indent=2, sort_keys=False)
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
 
     @classmethod
-    def from_json(cls, text: str) -> RunConfig:
-        data = json.loads(text)
+    def from_dict(cls, data: dict[str, Any]) -> RunConfig:
         return cls(
             values={n: Resolved(v["value"], v["source"]) for n, v in data["values"].items()},
             model=data["model"], data=data["data"],

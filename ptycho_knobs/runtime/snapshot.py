@@ -41,7 +41,7 @@ class Snapshot:
             "run_name": self.run_name,
             "registry_sha256": self.registry_sha256,
             "versions": self.versions,
-            "config": json.loads(self.run.to_json()),
+            "config": self.run.to_dict(),
         }
         return json.dumps(body, indent=2) + "\n"
 
@@ -50,7 +50,7 @@ class Snapshot:
         try:
             body = json.loads(path.read_text(encoding="utf-8"))
             return cls(
-                run=RunConfig.from_json(json.dumps(body["config"])),
+                run=RunConfig.from_dict(body["config"]),
                 run_name=body["run_name"],
                 registry_sha256=body["registry_sha256"],
                 versions=body["versions"],
