@@ -93,6 +93,19 @@ def test_run_yaml_errors_are_located_exit_2(tmp_path: Path, text: str, where: st
     assert "Traceback" not in result.output
 
 
+@pytest.mark.parametrize(("args", "where", "says"), [
+    ("data_args: {N: 16, gridsize: 0}\n", "run.yaml:3:12", "BuiltinDataModule rejected its arguments: gridsize must be >= 1"),
+    ("data_args: {N: 16}\nmodel_args: {norm: weird}\n", "run.yaml:4:13", "PtychoPINNModule rejected its arguments: norm must be one of"),
+    ("data_args: {N: 16, colour: red}\n", "run.yaml:3:12", "unexpected keyword argument 'colour'"),
+])
+def test_constructor_rejections_are_located_at_their_args(tmp_path: Path, args: str, where: str, says: str) -> None:
+    config = write_yaml(tmp_path, "objects_per_probe: 1\ndiff_per_object: 16\n" + args)
+    result = cli("train", "--config", str(config), "--dry-run", "--output-dir", str(tmp_path / "runs"))
+    assert result.exit_code == 2, result.output
+    assert where in result.stderr and says in result.stderr and "Traceback" not in result.output
+    assert not (tmp_path / "runs").exists()
+
+
 def test_bad_import_path_names_its_line(tmp_path: Path) -> None:
     config = write_yaml(tmp_path, "accelerator: cpu\nmodel: no_such_module:Model\n")
     result = cli("train", "--config", str(config), "--dry-run", "--output-dir", str(tmp_path))
@@ -271,6 +284,24 @@ def test_short_fit_writes_the_run_folder_and_never_overwrites_it(tmp_path: Path)
     again = cli("train", "--config", str(config), "--output-dir", str(out), "--run-name", "first")
     assert again.exit_code == 2 and "already exists" in again.stderr and "--resume" in again.stderr
     assert {p: p.stat().st_mtime_ns for p in run.rglob("*")} == before
+
+
+def test_example_run_yaml_resolves_and_every_knob_lands(tmp_path: Path) -> None:
+    """The README's main job, built but not trained (it simulates its 256 patterns)."""
+    result = cli("train", "--config", str(ROOT / "examples" / "run.yaml"), "--dry-run", "--output-dir", str(tmp_path / "runs"))
+    assert result.exit_code == 0, result.output
+    assert not (tmp_path / "runs").exists()
+
+
+def test_gridsize_groups_train_end_to_end(tmp_path: Path) -> None:
+    """data_args gridsize 2: grouped batches, the overlap-merged loss, the normal report."""
+    config = write_yaml(tmp_path, TINY.replace("{N: 16, batch_size: 8}", "{N: 16, batch_size: 4, gridsize: 2}") + "epochs: 2\n")
+    result = cli("train", "--config", str(config), "--output-dir", str(tmp_path / "runs"), "--run-name", "grouped")
+    assert result.exit_code == 0, result.output
+    run = tmp_path / "runs" / "grouped"
+    assert json.loads((run / "resolved_config.json").read_text())["config"]["data_args"]["gridsize"] == 2
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["n_patterns"] == 16 and summary["phase_mae"] > 0
 
 
 def _weights(path: Path) -> dict[str, torch.Tensor]:

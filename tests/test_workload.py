@@ -26,7 +26,10 @@ from ptycho_knobs.runtime.workload import (
 )
 from ptycho_knobs.runtime.workload import simulator as sim_module
 from ptycho_knobs.runtime.workload.attention import CBAM, ECA, SpatialAttention
+from ptycho_knobs.runtime.workload.datamodule import neighbour_groups
 from ptycho_knobs.runtime.workload.inference import kept_window, stitch
+from ptycho_knobs.runtime.workload.model import MERGE_WEIGHT_FLOOR, overlap_merge, poisson_deviance
+from ptycho_knobs.runtime.workload.simulator import far_field_intensity
 
 TINY = dict(objects_per_probe=2, diff_per_object=16, N=16)
 
@@ -251,7 +254,7 @@ def test_bf16_autocast_forward_and_loss() -> None:
     d = simulate(tiny_spec())
     batch = {"counts": d.counts[:4], "probe_index": d.probe_index[:4]}
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        loss = m._loss(batch, m(batch["counts"]))
+        loss, _, _ = m._fit_step(batch)
     assert loss.dtype == torch.float32 and torch.isfinite(loss)
 
 
@@ -281,7 +284,7 @@ def test_stage_losses_switch_terms(monkeypatch) -> None:
     losses = []
     for epoch in range(3):
         monkeypatch.setattr(type(m), "current_epoch", property(lambda self, e=epoch: e))
-        losses.append(m._loss(batch, pred).item())
+        losses.append(m._loss(pred, m.probe[batch["probe_index"]], batch["counts"]).item())
     mae_only, blend, physics_only = losses
     assert blend == pytest.approx(0.5 * mae_only + 0.5 * physics_only, rel=1e-5)
     assert mae_only != physics_only
@@ -345,6 +348,83 @@ def test_loader_knobs_reach_dataloaders() -> None:
     assert loader.prefetch_factor is None and loader.persistent_workers is False
     assert isinstance(loader.sampler, SequentialSampler)
     assert next(iter(loader))["counts"].shape == (4, 16, 16)
+
+
+# --------------------------------------------------------------------------- overlap constraint (gridsize)
+
+
+def test_neighbour_groups_are_nearest_same_object_and_from_the_pool() -> None:
+    d = simulate(tiny_spec())
+    pool = torch.arange(0, 32, 2)  # even patterns only
+    anchors = torch.tensor([0, 5, 17, 30])
+    groups = neighbour_groups(d.positions, d.object_index, anchors, pool, 4)
+    assert groups.shape == (4, 4) and torch.equal(groups[:, 0], anchors)
+    for anchor, members in zip(anchors.tolist(), groups.tolist(), strict=True):
+        others = members[1:]
+        assert all(m in pool.tolist() and d.object_index[m] == d.object_index[anchor] for m in others)
+        dist = (d.positions - d.positions[anchor]).float().norm(dim=1)
+        same_object = [m for m in pool.tolist() if d.object_index[m] == d.object_index[anchor] and m != anchor]
+        assert sorted(dist[others].tolist()) == sorted(dist[same_object].tolist())[:3]
+    assert torch.equal(groups, neighbour_groups(d.positions, d.object_index, anchors, pool, 4))
+    with pytest.raises(ValueError, match="fewer than gridsize"):
+        neighbour_groups(d.positions, d.object_index, anchors, pool[:3], 4)
+
+
+def _truth_groups(gridsize: int = 2):
+    d = simulate(tiny_spec(object_class="gaussian_field"))
+    everything = torch.arange(d.counts.shape[0])
+    groups = neighbour_groups(d.positions, d.object_index, everything, everything, gridsize**2)
+    corners = d.positions[groups]
+    intensity = d.probe.abs().square()
+    weights = (intensity / intensity.max() + MERGE_WEIGHT_FLOOR).expand(*groups.shape, 16, 16)
+    return d, groups, corners - corners.amin(dim=1, keepdim=True), weights
+
+
+def test_overlap_merge_keeps_consistent_patches_and_averages_disagreement() -> None:
+    d, groups, offsets, weights = _truth_groups()
+    truth = d.truth[groups]
+    assert torch.allclose(overlap_merge(truth, offsets, weights), truth, atol=1e-5)
+    # one member disagrees: every member's overlap with it moves, its own patch moves towards the others
+    bent = truth.clone()
+    bent[:, 1] = bent[:, 1] * 1j
+    merged = overlap_merge(bent, offsets, weights)
+    assert not torch.allclose(merged[:, 0], truth[:, 0], atol=1e-3)
+    assert (merged[:, 1] - truth[:, 1]).abs().mean() < (bent[:, 1] - truth[:, 1]).abs().mean()
+
+
+def test_overlap_constraint_penalises_what_single_patterns_cannot_see() -> None:
+    """A constant phase per patch is invisible to one pattern's likelihood but not to the group's.
+
+    This is what gridsize > 1 adds: without the merge both losses would be equal.
+    """
+    d, groups, offsets, weights = _truth_groups()
+    counts, truth = d.counts[groups], d.truth[groups]
+    scrambled = truth * torch.polar(torch.ones(groups.shape), torch.rand(groups.shape, generator=torch.Generator().manual_seed(0)) * 3.0)[..., None, None]
+
+    def deviance(patches: torch.Tensor) -> float:
+        return poisson_deviance(far_field_intensity(d.probe, patches, d.spec.nphotons), counts, d.mask).item()
+
+    assert deviance(scrambled) == pytest.approx(deviance(truth), rel=1e-4)
+    assert deviance(overlap_merge(truth, offsets, weights)) == pytest.approx(deviance(truth), rel=1e-3)
+    assert deviance(overlap_merge(scrambled, offsets, weights)) > 2 * deviance(truth)
+
+
+def test_gridsize_batches_are_groups_and_the_model_trains_on_them() -> None:
+    dm = tiny_datamodule(gridsize=2, val_split=0.25)
+    batch = next(iter(dm.train_dataloader()))
+    assert batch["counts"].shape == (4, 4, 16, 16) and batch["offsets"].shape == (4, 4, 2)
+    assert batch["offsets"].min() == 0 and batch["probe_index"].shape == (4, 4)
+    train = set(dm.train_indices.tolist())
+    assert all(set(g.tolist()) <= train for g in dm.train_loader_.dataset.groups)  # no held-out pattern leaks in
+    val = next(iter(dm.val_dataloader()))
+    assert val["counts"].shape[1:] == (4, 16, 16)
+    model = PtychoPINNModule(dm.data.probes, dm.data.mask, 1e5, channels=(4, 8))
+    loss, pred, region = model._fit_step(batch)
+    assert pred.shape == (4, 4, 16, 16) and region.shape == pred.shape and torch.isfinite(loss)
+    loss.backward()
+    assert all(p.grad is not None for p in model.net.parameters())
+    with pytest.raises(ValueError, match="gridsize"):
+        tiny_datamodule(gridsize=0)
 
 
 # --------------------------------------------------------------------------- inference

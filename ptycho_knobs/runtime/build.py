@@ -86,6 +86,21 @@ def merge_args(run: RunConfig, key: str, knob_kwargs: dict[str, Any], extra: dic
     return {**knob_kwargs, **extra}
 
 
+def construct(run: RunConfig, key: str, factory: Callable[..., Any], kwargs: dict[str, Any], name: str | None = None) -> Any:
+    """Call a model or data-module constructor with the knobs and `key` (model_args / data_args).
+
+    A `ValueError` or `TypeError` raised while constructing means the arguments were
+    rejected (a wrong value, an unknown keyword), so it is reported at `key` in run.yaml
+    with the constructor's own message rather than as a traceback.
+    """
+    try:
+        return factory(**kwargs)
+    except (TypeError, ValueError) as exc:
+        name = name or getattr(factory, "__qualname__", repr(factory))
+        raise run.error(key, f"{name} rejected its arguments: {exc}",
+                        f"fix {key} (or the knobs passed to it: `ptycho-knobs train --dry-run` lists them)") from None
+
+
 def inject_optimizers(model: lightning.LightningModule, build: Callable[..., Any], kwargs: dict[str, Any]) -> bool:
     """Give a model without `configure_optimizers` one from the knobs (LightningCLI does the same)."""
     if is_overridden("configure_optimizers", model, lightning.LightningModule):

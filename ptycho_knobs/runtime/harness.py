@@ -209,17 +209,18 @@ class Harness:
         data_factory = data_cls or builtin.BuiltinDataModule
         data_kw, missed = build.split_accepted(data_factory, {k: values[k] for k in data_knobs})
         unrouted.update(dict.fromkeys(missed, data_factory.__name__))
-        datamodule = data_factory(**build.merge_args(run, "data_args", data_kw, run.data_args))
+        datamodule = build.construct(run, "data_args", data_factory, build.merge_args(run, "data_args", data_kw, run.data_args))
 
         model_candidates = {k: v for k, v in values.items() if k not in data_knobs}
         if model_cls is None:
             from ptycho_knobs.runtime.workload import PtychoPINNModule
 
             model_kw, _ = build.split_accepted(PtychoPINNModule, model_candidates)
-            model = builtin.make_model(datamodule, build.merge_args(run, "model_args", model_kw, run.model_args))
+            model_args = build.merge_args(run, "model_args", model_kw, run.model_args)
+            model = build.construct(run, "model_args", lambda **kw: builtin.make_model(datamodule, kw), model_args, "PtychoPINNModule")
         else:
             model_kw, _ = build.split_accepted(model_cls, model_candidates)
-            model = model_cls(**build.merge_args(run, "model_args", model_kw, run.model_args))
+            model = build.construct(run, "model_args", model_cls, build.merge_args(run, "model_args", model_kw, run.model_args))
         optimizer_kw = self._optimizer_kwargs(build_optimizers, values)
         injected = build.inject_optimizers(model, build_optimizers, optimizer_kw)
         for name in self.table.knob_names(("LightningModule",)):

@@ -2,11 +2,17 @@
 
 Construction order for a harness (see also :func:`build_workload`):
 datamodule first, ``prepare_data()`` + ``setup()``, then the model with
-``datamodule.data.probes``, ``datamodule.data.mask`` and ``nphotons``.
+``datamodule.data.probes``, ``datamodule.data.mask``, ``nphotons`` and
+``gridsize=datamodule.gridsize``.
+
+``gridsize`` > 1 serves groups of gridsize**2 neighbouring patterns (for
+PtychoPINN's overlap constraint) instead of single patterns; validation
+groups anchor on held-out patterns and may borrow training neighbours.
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import lightning
@@ -31,6 +37,58 @@ class PatternDataset(Dataset):
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         j = int(self.indices[i])
         return {"counts": self.counts[j], "truth": self.truth[j], "probe_index": self.probe_index[j]}
+
+
+class GroupDataset(Dataset):
+    """Groups of neighbouring patterns (``groups[i]`` = K pattern indices, anchor first) for the overlap loss.
+
+    ``offsets`` are each member's scan position relative to the group's
+    top-left-most corner, so :func:`~.model.overlap_merge` can place the
+    predicted patches on one canvas.
+    """
+
+    def __init__(self, data: SimulatedData, groups: torch.Tensor) -> None:
+        self.counts = data.counts
+        self.truth = data.truth
+        self.probe_index = data.probe_index
+        self.groups = groups
+        corners = data.positions[groups]
+        self.offsets = corners - corners.amin(dim=1, keepdim=True)
+
+    def __len__(self) -> int:
+        return len(self.groups)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        members = self.groups[i]
+        return {"counts": self.counts[members], "truth": self.truth[members], "probe_index": self.probe_index[members], "offsets": self.offsets[i]}
+
+
+NEIGHBOUR_BLOCK = 1024
+"""Anchors per distance-matrix block in :func:`neighbour_groups` (bounds memory for large scans)."""
+
+
+def neighbour_groups(positions: torch.Tensor, object_index: torch.Tensor, anchors: torch.Tensor, candidates: torch.Tensor, k: int) -> torch.Tensor:
+    """``[len(anchors), k]``: each anchor pattern, then its ``k - 1`` nearest scan neighbours on the same object.
+
+    Neighbours are drawn from ``candidates`` (the training split passes its
+    own indices, so it never borrows a held-out pattern); ties are broken by
+    index, so grouping is deterministic.
+    """
+    groups = torch.empty(len(anchors), k, dtype=torch.long)
+    for obj in object_index[anchors].unique().tolist():
+        pool = candidates[object_index[candidates] == obj]
+        if len(pool) < k:
+            raise ValueError(f"object {obj} has {len(pool)} patterns to group, fewer than gridsize**2 = {k}")
+        where = (object_index[anchors] == obj).nonzero().squeeze(1)
+        pool_pos = positions[pool].float()
+        for start in range(0, len(where), NEIGHBOUR_BLOCK):
+            rows = where[start : start + NEIGHBOUR_BLOCK]
+            dist = torch.cdist(positions[anchors[rows]].float(), pool_pos)
+            dist[pool[None, :] == anchors[rows][:, None]] = math.inf  # the anchor leads its group; never its own neighbour
+            nearest = torch.sort(dist, dim=1, stable=True).indices[:, : k - 1]
+            groups[rows, 0] = anchors[rows]
+            groups[rows, 1:] = pool[nearest]
+    return groups
 
 
 def split_indices(total: int, val_split: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -70,8 +128,14 @@ class PtychoDataModule(lightning.LightningDataModule):
         val_split_seed: int = 42,
         cache_dir: Path | str | None = None,
         probe_kind: str = "diffuser",
+        gridsize: int = 1,
     ) -> None:
         super().__init__()
+        if gridsize < 1:
+            raise ValueError(f"gridsize must be >= 1, got {gridsize}")
+        if gridsize**2 > diff_per_object:
+            raise ValueError(f"gridsize={gridsize} groups {gridsize**2} patterns, more than diff_per_object={diff_per_object}")
+        self.gridsize = gridsize
         self.spec = SimulationSpec(
             objects_per_probe=objects_per_probe,
             diff_per_object=diff_per_object,
@@ -107,12 +171,19 @@ class PtychoDataModule(lightning.LightningDataModule):
             self.data = simulate(self.spec, self.cache_dir)
         self.train_indices, self.val_indices = split_indices(self.data.counts.shape[0], self.val_split, self.val_split_seed)
 
-    def _loader(self, indices: torch.Tensor, *, shuffle: bool, drop_last: bool) -> DataLoader:
+    def _dataset(self, indices: torch.Tensor, neighbours: torch.Tensor | None) -> Dataset:
+        """Single patterns, or (gridsize > 1) groups anchored at ``indices`` with neighbours from ``neighbours`` (None: all)."""
+        if self.gridsize == 1:
+            return PatternDataset(self.data, indices)
+        pool = neighbours if neighbours is not None else torch.arange(self.data.counts.shape[0])
+        return GroupDataset(self.data, neighbour_groups(self.data.positions, self.data.object_index, indices, pool, self.gridsize**2))
+
+    def _loader(self, indices: torch.Tensor, *, shuffle: bool, drop_last: bool, neighbours: torch.Tensor | None) -> DataLoader:
         if self.data is None or indices is None:
             raise RuntimeError("call prepare_data() and setup() before requesting loaders")
         workers = self.num_workers > 0
         return DataLoader(
-            PatternDataset(self.data, indices),
+            self._dataset(indices, neighbours),
             batch_size=self.batch_size,
             shuffle=shuffle,
             drop_last=drop_last,
@@ -123,9 +194,9 @@ class PtychoDataModule(lightning.LightningDataModule):
         )
 
     def train_dataloader(self) -> DataLoader:
-        self.train_loader_ = self._loader(self.train_indices, shuffle=self.shuffle_train, drop_last=self.drop_last_batch)
+        self.train_loader_ = self._loader(self.train_indices, shuffle=self.shuffle_train, drop_last=self.drop_last_batch, neighbours=self.train_indices)
         return self.train_loader_
 
     def val_dataloader(self) -> DataLoader:
-        self.val_loader_ = self._loader(self.val_indices, shuffle=False, drop_last=False)
+        self.val_loader_ = self._loader(self.val_indices, shuffle=False, drop_last=False, neighbours=None)
         return self.val_loader_

@@ -95,6 +95,35 @@ def build_optimizers(
     return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch", "monitor": monitor}}
 
 
+def overlap_merge(patches: torch.Tensor, offsets: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Enforce overlap consistency in a group of neighbouring patches (PtychoPINN's ``gridsize`` > 1).
+
+    ``patches`` ``[B, K, N, N]`` complex are placed at their integer
+    ``offsets`` ``[B, K, 2]`` (row, col, relative to the group's top-left
+    corner) on one canvas per group, averaged with ``weights`` ``[B, K, N, N]``
+    (the probe intensity that lit each pixel, so each canvas pixel comes mostly
+    from the patterns that measured it), and each patch is cut back out of
+    the shared canvas.  The physics loss then scores the cut-out patches, so
+    the network is only rewarded for predictions on which neighbours agree;
+    a single pattern's ambiguities (twin image, constant phase) do not agree.
+    """
+    B, K, N, _ = patches.shape
+    S = N + int(offsets.max())
+    span = torch.arange(N, device=patches.device)
+    rows = offsets[..., 0, None, None] + span[:, None]
+    cols = offsets[..., 1, None, None] + span[None, :]
+    base = torch.arange(B, device=patches.device)[:, None, None, None] * (S * S)
+    index = (base + rows * S + cols).reshape(-1)
+    numerator = patches.new_zeros(B * S * S).index_add(0, index, (patches * weights).reshape(-1))
+    denominator = weights.new_zeros(B * S * S).index_add(0, index, weights.reshape(-1))
+    merged = numerator / denominator.clamp_min(1e-12)
+    return merged[index].view(B, K, N, N)
+
+
+MERGE_WEIGHT_FLOOR = 1e-3
+"""Added to the peak-normalised probe intensity in :func:`overlap_merge` so every pixel has a defined average."""
+
+
 def poisson_deviance(intensity: torch.Tensor, counts: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Mean Poisson deviance per measured pixel: the NLL shifted so a perfect fit scores ~0."""
     log_ratio = torch.log(counts.clamp_min(1.0)) - torch.log(intensity + 1e-6)
@@ -229,6 +258,13 @@ class PtychoPINNModule(lightning.LightningModule):
     ``probe`` is ``[N, N]`` or ``[n_probes, N, N]`` (batches then carry
     ``probe_index``); ``mask`` is ``[N, N]`` bool, True where measured.
     ``fine_tune_lr_factor`` is stored in the hyper-parameters only.
+
+    Training batches may be single patterns (``counts`` ``[B, N, N]``) or,
+    from a data module with ``gridsize`` > 1, groups of K neighbouring
+    patterns (``counts`` ``[B, K, N, N]`` plus their relative scan
+    ``offsets`` ``[B, K, 2]``): PtychoPINN's overlap constraint.  Each pattern
+    is still predicted on its own, so inference needs no groups; the K
+    patches are reconciled by :func:`overlap_merge` before the physics loss.
     """
 
     def __init__(
@@ -300,17 +336,13 @@ class PtychoPINNModule(lightning.LightningModule):
         return torch.sqrt(scaled)
 
     def forward(self, counts: torch.Tensor) -> torch.Tensor:
-        """Counts ``[B, N, N]`` -> complex64 object patch ``[B, N, N]``."""
-        amplitude, phase = self.net(self.normalise(counts))
-        return torch.polar(amplitude.float(), phase.float())
+        """Counts ``[..., N, N]`` -> complex64 object patches ``[..., N, N]``, one per pattern."""
+        amplitude, phase = self.net(self.normalise(counts.flatten(0, -3)))
+        return torch.polar(amplitude.float(), phase.float()).view(counts.shape)
 
-    def _probe_for(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        index = batch.get("probe_index")
-        return self.probe[index] if index is not None else self.probe[0]
-
-    def _loss(self, batch: dict[str, torch.Tensor], pred: torch.Tensor) -> torch.Tensor:
-        intensity = far_field_intensity(self._probe_for(batch), pred, self.hparams.nphotons)
-        counts = batch["counts"].float()
+    def _loss(self, pred: torch.Tensor, probe: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
+        intensity = far_field_intensity(probe, pred, self.hparams.nphotons)
+        counts = counts.float()
         w = physics_weight(
             self.current_epoch,
             stage_1_epochs=self.hparams.stage_1_epochs,
@@ -325,16 +357,29 @@ class PtychoPINNModule(lightning.LightningModule):
             loss = loss + (1.0 - w) * amplitude_mae(intensity, counts, self.mask)
         return loss
 
+    def _fit_step(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(loss, raw prediction, probe support) for a batch of single patterns or of K-pattern groups.
+
+        Groups are reconciled by :func:`overlap_merge` before the loss; the
+        raw prediction (what inference stitches) is returned for the metrics.
+        """
+        pred = self(batch["counts"])
+        index = batch.get("probe_index")
+        probe = self.probe[index] if index is not None else self.probe[0]
+        region = (self.support[index] if index is not None else self.support[0]).expand(pred.shape)
+        fitted = pred
+        if pred.dim() == 4:
+            intensity = probe.abs().square().expand(pred.shape)
+            fitted = overlap_merge(pred, batch["offsets"], intensity / intensity.amax(dim=(-2, -1), keepdim=True) + MERGE_WEIGHT_FLOOR)
+        return self._loss(fitted, probe, batch["counts"]), pred, region
+
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        loss = self._loss(batch, self(batch["counts"]))
+        loss, _, _ = self._fit_step(batch)
         self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, sync_dist=True)
         return loss
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
-        pred = self(batch["counts"])
-        loss = self._loss(batch, pred)
-        index = batch.get("probe_index")
-        region = self.support[index] if index is not None else self.support[0]
+        loss, pred, region = self._fit_step(batch)
         amp, phase = patch_errors(pred, batch["truth"], region)
         self.log("val_loss", loss, on_epoch=True, prog_bar=True, sync_dist=True)
         self.log("val_amplitude_mae", amp, on_epoch=True, sync_dist=True)
