@@ -88,6 +88,29 @@ def test_check_reports_stale_and_orphans_and_writes_nothing(registry_copy: Path)
     assert not (out / "old_output.py").exists()
 
 
+def test_compiled_template_cache_is_reused_and_never_changes_output(registry_copy: Path, tmp_path: Path) -> None:
+    """Real processes: in one process jinja keeps compiled templates in memory anyway."""
+    cli = [str(Path(sys.executable).parent / "ptycho-knobs"), "--registry", str(registry_copy), "generate"]
+
+    def run(*args: str) -> int:
+        return subprocess.run([*cli, *args], capture_output=True, text=True, timeout=120).returncode
+
+    cache = tmp_path / "jinja-cache"
+    assert run("--no-cache") == 0
+    out = registry_copy.parent / "generated"
+    fresh = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert not (registry_copy.parent / ".ptycho_knobs_cache").exists()
+    assert run("--check", "--cache-dir", str(cache)) == 0
+    assert len(list(cache.iterdir())) == len(list((ROOT / "templates").glob("*.j2"))) > 0
+    for entry in cache.iterdir():  # a damaged cache entry is recompiled, not trusted
+        entry.write_bytes(b"garbage")
+    assert run("--check", "--cache-dir", str(cache)) == 0
+    assert all(entry.read_bytes() != b"garbage" for entry in cache.iterdir())
+    assert run("--check") == 0  # default: beside the registry
+    assert len(list((registry_copy.parent / ".ptycho_knobs_cache" / "jinja").iterdir())) > 0
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == fresh
+
+
 def test_foreign_orphans_are_left_alone(registry_copy: Path) -> None:
     out = registry_copy.parent / "generated"
     out.mkdir()

@@ -37,8 +37,11 @@ Exit codes: 0 up to date or written, 1 stale (--check), 2 error.
               help="A markdown spec whose section 6 is replaced by the generated one (in place, atomically).")
 @click.option("--insert-section", is_flag=True,
               help="With --spec-file: if section 6 is about something else, insert ours as 6 and renumber the rest.")
+@click.option("--no-cache", is_flag=True, help="Compile the templates afresh; neither read nor write the template cache.")
+@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Compiled-template cache (default: .ptycho_knobs_cache/jinja beside the registry).")
 def generate(check: bool, dry_run: bool, show_diff: bool, out_dir: Path | None,
-             spec_file: Path | None, insert_section: bool) -> None:
+             spec_file: Path | None, insert_section: bool, no_cache: bool, cache_dir: Path | None) -> None:
     """Render the generated files from the knob registry.
 
     Files are rendered in memory and compared with disk; only changed files are written,
@@ -50,6 +53,9 @@ def generate(check: bool, dry_run: bool, show_diff: bool, out_dir: Path | None,
     from ptycho_knobs.codegen.run import run_generate
 
     registry = app_context().registry()
+    from ptycho_knobs.codegen.environment import use_bytecode_cache
+
+    use_bytecode_cache(None if no_cache else cache_dir or registry.path.parent / ".ptycho_knobs_cache" / "jinja")
     code = run_generate(registry, out_dir=out_dir, check=check, dry_run=dry_run, show_diff=show_diff,
                         spec_file=spec_file, insert_section=insert_section)
     raise SystemExit(code)

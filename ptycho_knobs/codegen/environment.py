@@ -98,3 +98,23 @@ def environment() -> jinja2.Environment:
     )
     env.filters.update(py_literal=py_literal, py_docstring=py_docstring, md=md, json=to_json)
     return env
+
+
+def use_bytecode_cache(folder: Path | None) -> None:
+    """Keep compiled templates in `folder` (jinja's own cache, keyed by each template's checksum).
+
+    Compiling the templates is most of a `generate --check` start-up; with the cache a
+    repeated check skips it. The cache lives outside the generated files (by default in
+    `.ptycho_knobs_cache/` beside the registry, like the audit cache), so `--check` still
+    changes nothing in the repository. None, or a folder that cannot be created, means no
+    cache.
+    """
+    env = environment()
+    env.bytecode_cache = None
+    if folder is None:
+        return
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return
+    env.bytecode_cache = jinja2.FileSystemBytecodeCache(str(folder))
