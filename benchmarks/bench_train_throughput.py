@@ -40,7 +40,7 @@ EXAMPLE = {
     },
     "architecture": {"channels": (8, 16, 32), "skip_connections": True, "input_transform": "log1p"},
     "optimisation": {"learning_rate": 3e-3, "scheduler_type": "default"},
-    "batch_size": 32,
+    "batch_size": 16,
     "epochs": 50,
     "gridsize": 2,
 }

@@ -46,7 +46,8 @@ def test_ctrl_c_saves_last_checkpoint_and_exits_130(tmp_path: Path) -> None:
     assert "state_dict" in ckpt and "optimizer_states" in ckpt
 
 
-DDP = TINY + """\
+# gridsize 2: grouped batches (and the overlap-merged loss) through DistributedSampler
+DDP = TINY.replace("batch_size: 8}", "batch_size: 4, gridsize: 2}") + """\
 epochs: 2
 strategy: ddp
 n_devices: 2
@@ -61,6 +62,7 @@ def _check_ddp_run(run: Path, out: str) -> None:
     assert (run / "summary.json").is_file() and (run / "reconstruction.png").is_file()
     snap = json.loads((run / "resolved_config.json").read_text())
     assert snap["config"]["values"]["n_devices"]["value"] == 2
+    assert snap["config"]["data_args"]["gridsize"] == 2
     # one snapshot, one run folder: the second rank did not make its own
     assert len([p for p in run.parent.iterdir() if p.is_dir() and p.name != "mlruns"]) == 1
     ckpt = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)

@@ -2,8 +2,7 @@
 
 Construction order for a harness (see also :func:`build_workload`):
 datamodule first, ``prepare_data()`` + ``setup()``, then the model with
-``datamodule.data.probes``, ``datamodule.data.mask``, ``nphotons`` and
-``gridsize=datamodule.gridsize``.
+``datamodule.data.probes``, ``datamodule.data.mask`` and ``nphotons``.
 
 ``gridsize`` > 1 serves groups of gridsize**2 neighbouring patterns (for
 PtychoPINN's overlap constraint) instead of single patterns; validation
@@ -42,8 +41,8 @@ class PatternDataset(Dataset):
 class GroupDataset(Dataset):
     """Groups of neighbouring patterns (``groups[i]`` = K pattern indices, anchor first) for the overlap loss.
 
-    ``offsets`` are each member's scan position relative to the group's
-    top-left-most corner, so :func:`~.model.overlap_merge` can place the
+    ``offsets`` are each member's scan position relative to the corner of the
+    group's bounding box (per-axis minimum, so all offsets are >= 0), so :func:`~.model.overlap_merge` can place the
     predicted patches on one canvas.
     """
 
