@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader, TensorDataset, random_split
 class BoringRegressor(lightning.LightningModule):
     """y = w.x + noise, fitted by a small MLP; logs val_loss for checkpointing and early stopping."""
 
-    def __init__(self, hidden: int = 16, fail_with_nan: bool = False) -> None:
+    def __init__(self, hidden: int = 16, fail_with_nan: bool = False, nan_rank: int | None = None) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.net = nn.Sequential(nn.Linear(8, hidden), nn.ReLU(), nn.Linear(hidden, 1))
@@ -27,7 +27,7 @@ class BoringRegressor(lightning.LightningModule):
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         x, y = batch
         loss = nn.functional.mse_loss(self(x), y)
-        if self.hparams.fail_with_nan and self.current_epoch >= 1:
+        if self.hparams.fail_with_nan and self.current_epoch >= 1 and self.hparams.nan_rank in (None, self.global_rank):
             loss = loss * float("nan")
         self.log("train_loss", loss, on_epoch=True, on_step=False)
         return loss

@@ -338,6 +338,8 @@ def test_nan_loss_stops_the_run_with_a_message(tmp_path: Path) -> None:
         sys.path.remove(str(ROOT / "examples"))
     assert result.exit_code == 1, result.output
     assert "training loss became nan at epoch 1" in result.stderr and "learning_rate" in result.stderr
+    (run,) = (tmp_path / "runs").iterdir()
+    assert json.loads((run / "status.json").read_text())["state"] == "failed"
 
 
 def test_custom_model_by_import_path_gets_knobs_and_injected_optimizer(tmp_path: Path) -> None:

@@ -44,6 +44,7 @@ def test_ctrl_c_saves_last_checkpoint_and_exits_130(tmp_path: Path) -> None:
     assert (run / "checkpoints" / "last.ckpt").is_file()
     ckpt = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
     assert "state_dict" in ckpt and "optimizer_states" in ckpt
+    assert json.loads((run / "status.json").read_text())["state"] == "interrupted"
 
 
 # gridsize 2: grouped batches (and the overlap-merged loss) through DistributedSampler
@@ -91,3 +92,19 @@ def test_torchrun_two_processes_agree_on_one_run_folder(tmp_path: Path) -> None:
     (run,) = [p for p in (tmp_path / "runs").iterdir() if p.is_dir()]
     assert run.name.startswith("torchrun-")
     _check_ddp_run(run, out)
+
+
+def test_ddp_nan_on_one_rank_stops_every_rank_with_one_message(tmp_path: Path) -> None:
+    """Rank 1 alone goes non-finite: both ranks must stop at that step (no hang, no traceback)."""
+    text = ("model: custom_model:BoringRegressor\ndata: custom_model:BoringDataModule\n"
+            "model_args: {fail_with_nan: true, nan_rank: 1}\ndata_args: {size: 64}\n" + TINY.split("objects_per_probe")[0]
+            + "epochs: 4\nlogger_backend: csv\nstrategy: ddp\nn_devices: 2\nddp_backend: gloo\nddp_static_graph: false\n")
+    config = write_yaml(tmp_path, text)
+    proc = cli_process("train", "--config", str(config), "--output-dir", str(tmp_path / "runs"), "--run-name", "nan", cwd=tmp_path)
+    out, _ = proc.communicate(timeout=240)
+    assert proc.returncode == 1, out
+    assert out.count("error: training loss became nan on rank 1 at epoch 1") == 1, out
+    assert "Traceback" not in out and "Connection closed" not in out
+    status = json.loads((tmp_path / "runs" / "nan" / "status.json").read_text())
+    assert status["state"] == "failed" and "non-finite" in status["error"]
+

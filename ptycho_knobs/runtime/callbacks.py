@@ -25,9 +25,10 @@ LAST_CHECKPOINT = "last.ckpt"
 
 
 class RunStatus(lightning.Callback):
-    """Writes `<run>/status.json` (state, epoch, step, time) at the start and end of training.
+    """Writes `<run>/status.json` (state, epoch, step, time) when training starts and ends.
 
-    Rank 0 only. Scripts and tests watch it to know training has begun (`running`).
+    Rank 0 only. Scripts and tests watch it: `running`, then `finished`, `interrupted`
+    (Ctrl-C) or `failed` (with the error), so a dead run never looks like a live one.
     """
 
     def __init__(self, run_dir: Path) -> None:
@@ -46,9 +47,19 @@ class RunStatus(lightning.Callback):
     def on_train_end(self, trainer: lightning.Trainer, pl_module: lightning.LightningModule) -> None:
         self.write(trainer, "finished")
 
+    def on_exception(self, trainer: lightning.Trainer, pl_module: lightning.LightningModule,
+                     exception: BaseException) -> None:
+        state = "interrupted" if isinstance(exception, KeyboardInterrupt) else "failed"
+        self.write(trainer, state, error=f"{type(exception).__name__}: {exception}")
+
 
 class NaNGuard(lightning.Callback):
-    """Stops the run when a training-step loss is NaN or infinite (checked after every batch)."""
+    """Stops the run when a training-step loss is NaN or infinite (checked after every batch).
+
+    Under DDP the ranks decide together: each step's losses are gathered (one small
+    collective), so every rank stops at the same step. A rank that stopped alone would
+    leave the others waiting in their next all-reduce until the peer connection dropped.
+    """
 
     def __init__(self) -> None:
         self.bad: dict[str, Any] | None = None
@@ -56,9 +67,14 @@ class NaNGuard(lightning.Callback):
     def on_train_batch_end(self, trainer: lightning.Trainer, pl_module: lightning.LightningModule,
                            outputs: Any, batch: Any, batch_idx: int) -> None:
         loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
-        if isinstance(loss, torch.Tensor) and not bool(torch.isfinite(loss.detach()).all()):
-            self.bad = {"loss": float(loss.detach().float().mean()), "epoch": trainer.current_epoch,
-                        "batch": batch_idx, "global_step": trainer.global_step}
+        if not isinstance(loss, torch.Tensor):
+            return
+        losses = trainer.strategy.all_gather(loss.detach().float().mean().reshape(1)).reshape(-1)
+        bad_ranks = (~torch.isfinite(losses)).nonzero().reshape(-1).tolist()
+        if bad_ranks:
+            rank = bad_ranks[0]
+            self.bad = {"loss": float(losses[rank]), "rank": rank if trainer.world_size > 1 else None,
+                        "epoch": trainer.current_epoch, "batch": batch_idx, "global_step": trainer.global_step}
             raise FloatingPointError(f"non-finite training loss {self.bad['loss']}")
 
 

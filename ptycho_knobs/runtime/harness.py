@@ -279,10 +279,13 @@ class Harness:
             if guard.bad is None:
                 raise
             bad = guard.bad
+            if not built.trainer.is_global_zero:  # every rank stops at this step; rank 0 reports it
+                raise SystemExit(NonFiniteLoss.exit_code) from None
             lr = self.run.values[self.table.knob_for("optimizer.lr").name]  # type: ignore[union-attr]
+            where = f" on rank {bad['rank']}" if bad["rank"] is not None else ""
             raise NonFiniteLoss(
-                f"training loss became {bad['loss']} at epoch {bad['epoch']}, batch {bad['batch']} "
-                f"(global step {bad['global_step']}); the run was stopped and no checkpoint of it kept.\n"
+                f"training loss became {bad['loss']}{where} at epoch {bad['epoch']}, batch {bad['batch']} "
+                f"(global step {bad['global_step']}); the run was stopped, and no checkpoint of the non-finite state was saved.\n"
                 f"  learning_rate is {lr.value} (from {lr.source}); lower it or set gradient_clip_val"
             ) from None
         except SystemExit:
