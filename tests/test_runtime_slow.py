@@ -6,6 +6,7 @@ Each starts the real console script as a subprocess.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -107,4 +108,19 @@ def test_ddp_nan_on_one_rank_stops_every_rank_with_one_message(tmp_path: Path) -
     assert "Traceback" not in out and "Connection closed" not in out
     status = json.loads((tmp_path / "runs" / "nan" / "status.json").read_text())
     assert status["state"] == "failed" and "non-finite" in status["error"]
+
+
+def test_ddp_ctrl_c_on_the_process_group_saves_once_and_exits_130(tmp_path: Path) -> None:
+    """A terminal's Ctrl-C reaches every process of the group: rank 0 saves and reports, rank 1 exits quietly."""
+    config = write_yaml(tmp_path, DDP.replace("diff_per_object: 16", "diff_per_object: 400").replace("epochs: 2", "epochs: 1000"))
+    proc = cli_process("train", "--config", str(config), "--output-dir", str(tmp_path / "runs"), "--run-name", "cc",
+                       cwd=tmp_path, start_new_session=True)
+    run = tmp_path / "runs" / "cc"
+    _wait_for_state(run / "status.json", "running", proc)
+    os.killpg(proc.pid, signal.SIGINT)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 130, out
+    assert out.count("interrupted (Ctrl-C)") == 1 and "saved " in out and "Traceback" not in out, out
+    assert (run / "checkpoints" / "last.ckpt").is_file()
+    assert json.loads((run / "status.json").read_text())["state"] == "interrupted"
 

@@ -56,8 +56,8 @@ class RunStatus(lightning.Callback):
 class NaNGuard(lightning.Callback):
     """Stops the run when a training-step loss is NaN or infinite (checked after every batch).
 
-    Under DDP the ranks decide together: each step's losses are gathered (one small
-    collective), so every rank stops at the same step. A rank that stopped alone would
+    Under DDP the ranks decide together: each step's losses are shared (one all-reduce
+    of world_size floats), so every rank stops at the same step. A rank that stopped alone would
     leave the others waiting in their next all-reduce until the peer connection dropped.
     """
 
@@ -69,7 +69,10 @@ class NaNGuard(lightning.Callback):
         loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
         if not isinstance(loss, torch.Tensor):
             return
-        losses = trainer.strategy.all_gather(loss.detach().float().mean().reshape(1)).reshape(-1)
+        # each rank fills its own slot; a sum all-reduce then hands every rank every loss
+        losses = torch.zeros(trainer.world_size, device=loss.device)
+        losses[trainer.global_rank] = loss.detach().float().mean()
+        losses = trainer.strategy.reduce(losses, reduce_op="sum")
         bad_ranks = (~torch.isfinite(losses)).nonzero().reshape(-1).tolist()
         if bad_ranks:
             rank = bad_ranks[0]

@@ -291,6 +291,8 @@ class Harness:
         except SystemExit:
             if not interrupt.interrupted:
                 raise
+            if not built.trainer.is_global_zero:  # rank 0 saves last.ckpt and reports
+                raise SystemExit(Interrupted.exit_code) from None
             saved = f"saved {interrupt.saved}" if interrupt.saved else "no checkpoint could be saved"
             raise Interrupted(
                 f"interrupted (Ctrl-C) at epoch {built.trainer.current_epoch}; {saved}.\n"
