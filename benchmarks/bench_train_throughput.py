@@ -56,6 +56,7 @@ def main() -> None:
     parser.add_argument("--gridsize", type=int, default=EXAMPLE["gridsize"], help="neighbours per group side (overlap-constrained loss when > 1)")
     parser.add_argument("--batch-size", type=int, default=EXAMPLE["batch_size"], help="groups (gridsize > 1) or patterns per step")
     parser.add_argument("--channels", default=None, help="comma-separated encoder widths, e.g. 16,32,64 (default: the example's)")
+    parser.add_argument("--norm", default=None, choices=("batch", "group", "none"), help="normalisation layers (default: the model's)")
     parser.add_argument("--diff-per-object", type=int, default=EXAMPLE["datagen"]["diff_per_object"])
     parser.add_argument("--scheduler", default=EXAMPLE["optimisation"]["scheduler_type"], help="scheduler_type knob")
     parser.add_argument("--lr", type=float, default=EXAMPLE["optimisation"]["learning_rate"])
@@ -74,6 +75,8 @@ def run(args: argparse.Namespace, seed: int) -> float:
     architecture = dict(EXAMPLE["architecture"])
     if args.channels:
         architecture["channels"] = tuple(int(c) for c in args.channels.split(","))
+    if args.norm:
+        architecture["norm"] = args.norm
     with tempfile.TemporaryDirectory() as tmp:
         model, dm = build_workload(
             datagen=datagen, data_loading={"gridsize": args.gridsize}, architecture=architecture,
