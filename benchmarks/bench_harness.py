@@ -62,7 +62,7 @@ def plain_fit(registry: object, out: Path, name: str, epochs: int) -> float:
                            object_class=d["object_class"], beamstop_diameter=d["beamstop_diameter"],
                            num_workers=0, pin_memory=False, persistent_workers=False, prefetch_factor=None,
                            val_split=d["val_split"], val_split_seed=d["val_split_seed"])
-    model = make_model(dm, {"learning_rate": d["learning_rate"], "physics_weight_schedule": d["physics_weight_schedule"]})
+    model = make_model(dm, learning_rate=d["learning_rate"], physics_weight_schedule=d["physics_weight_schedule"])
     trainer = lightning.Trainer(
         max_epochs=epochs, accelerator="cpu", devices=1, enable_progress_bar=False, deterministic=True,
         default_root_dir=run, logger=[CSVLogger(save_dir=run, name="", version="")],

@@ -27,11 +27,7 @@ class BuiltinDataModule(PtychoDataModule):
         super().__init__(seed=subsample_seed, **kwargs)
 
 
-def make_datamodule(kwargs: dict[str, Any]) -> BuiltinDataModule:
-    return BuiltinDataModule(**kwargs)
-
-
-def make_model(datamodule: lightning.LightningDataModule, kwargs: dict[str, Any]) -> PtychoPINNModule:
+def make_model(datamodule: lightning.LightningDataModule, **kwargs: Any) -> PtychoPINNModule:
     """The model needs the simulated probe and mask, so the data is simulated first (cached)."""
     if getattr(datamodule, "data", None) is None:
         datamodule.prepare_data()

@@ -11,6 +11,7 @@ the registry's routing table: no knob value is written in this file.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -217,7 +218,8 @@ class Harness:
 
             model_kw, _ = build.split_accepted(PtychoPINNModule, model_candidates)
             model_args = build.merge_args(run, "model_args", model_kw, run.model_args)
-            model = build.construct(run, "model_args", lambda **kw: builtin.make_model(datamodule, kw), model_args, "PtychoPINNModule")
+            model = build.construct(run, "model_args", functools.partial(builtin.make_model, datamodule), model_args,
+                                    PtychoPINNModule.__name__)
         else:
             model_kw, _ = build.split_accepted(model_cls, model_candidates)
             model = build.construct(run, "model_args", model_cls, build.merge_args(run, "model_args", model_kw, run.model_args))

@@ -38,24 +38,19 @@ class PatternDataset(Dataset):
         return {"counts": self.counts[j], "truth": self.truth[j], "probe_index": self.probe_index[j]}
 
 
-class GroupDataset(Dataset):
+class GroupDataset(PatternDataset):
     """Groups of neighbouring patterns (``groups[i]`` = K pattern indices, anchor first) for the overlap loss.
 
     ``offsets`` are each member's scan position relative to the corner of the
-    group's bounding box (per-axis minimum, so all offsets are >= 0), so :func:`~.model.overlap_merge` can place the
-    predicted patches on one canvas.
+    group's bounding box (per-axis minimum, so all offsets are >= 0), so
+    :func:`~.model.overlap_merge` can place the predicted patches on one canvas.
     """
 
     def __init__(self, data: SimulatedData, groups: torch.Tensor) -> None:
-        self.counts = data.counts
-        self.truth = data.truth
-        self.probe_index = data.probe_index
+        super().__init__(data, groups[:, 0])
         self.groups = groups
         corners = data.positions[groups]
         self.offsets = corners - corners.amin(dim=1, keepdim=True)
-
-    def __len__(self) -> int:
-        return len(self.groups)
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         members = self.groups[i]

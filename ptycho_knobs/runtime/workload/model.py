@@ -308,7 +308,10 @@ class PtychoPINNModule(lightning.LightningModule):
         self.register_buffer("probe", probes)
         self.register_buffer("mask", mask.to(torch.bool))
         intensity = probes.abs().square()
-        self.register_buffer("support", intensity > PROBE_SUPPORT_FRACTION * intensity.amax(dim=(-2, -1), keepdim=True))
+        peak = intensity.amax(dim=(-2, -1), keepdim=True)
+        self.register_buffer("support", intensity > PROBE_SUPPORT_FRACTION * peak)
+        # derived from the probe, so kept out of the state dict (checkpoints stay as they were)
+        self.register_buffer("merge_weight", intensity / peak + MERGE_WEIGHT_FLOOR, persistent=False)
         self.net = PtychoNet(
             channels=tuple(channels),
             eca_encoder=eca_encoder,
@@ -365,13 +368,13 @@ class PtychoPINNModule(lightning.LightningModule):
         """
         pred = self(batch["counts"])
         index = batch.get("probe_index")
-        probe = self.probe[index] if index is not None else self.probe[0]
-        region = (self.support[index] if index is not None else self.support[0]).expand(pred.shape)
-        fitted = pred
-        if pred.dim() == 4:
-            intensity = probe.abs().square().expand(pred.shape)
-            fitted = overlap_merge(pred, batch["offsets"], intensity / intensity.amax(dim=(-2, -1), keepdim=True) + MERGE_WEIGHT_FLOOR)
-        return self._loss(fitted, probe, batch["counts"]), pred, region
+
+        def lit(buffer: torch.Tensor) -> torch.Tensor:  # the per-probe buffer for each pattern of the batch
+            return (buffer[index] if index is not None else buffer[0]).expand(pred.shape)
+
+        probe = lit(self.probe)
+        fitted = overlap_merge(pred, batch["offsets"], lit(self.merge_weight)) if pred.dim() == 4 else pred
+        return self._loss(fitted, probe, batch["counts"]), pred, lit(self.support)
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         loss, _, _ = self._fit_step(batch)
