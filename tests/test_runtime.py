@@ -166,6 +166,7 @@ deterministic: false
 logger_backend: mlflow
 precision: 64-true
 num_nodes: 1
+log_every_n_steps: 3
 ddp_find_unused_parameters: true
 ddp_static_graph: false
 ddp_gradient_as_bucket_view: false
