@@ -92,26 +92,46 @@ class Position:
     col: int
 
 
+# What a source can point at, in the order `Source.kind` tries them. Each names one kind of
+# statement the scanner extracts; the value says which one in the file (see the registry header).
+SOURCE_KINDS = ("callee", "field", "flag", "env", "param", "read", "check", "assign", "branch", "spec")
+
+
 @dataclass(frozen=True)
 class Source:
-    """One place the knob's value lives in ptycho_torch today."""
+    """One place the real tree states or consumes the knob: a file, a line and what is there."""
 
     file: str
     line: int
-    callee: str | None = None  # e.g. "EarlyStopping"
-    keyword: str | None = None  # e.g. "patience"
-    field: str | None = None  # e.g. "TrainingConfig.num_workers"
-    env: str | None = None  # e.g. "RANK"
-    flag: str | None = None  # argparse flag, e.g. "--disable_mlflow"
+    callee: str | None = None  # a call: "EarlyStopping" (watched) or an in-tree callable "set_seed"
+    keyword: str | None = None  # with callee: the argument, e.g. "patience"
+    field: str | None = None  # a dataclass field, "TrainingConfig.num_workers"
+    env: str | None = None  # an environment read, "RANK"
+    flag: str | None = None  # an argparse flag, "--disable_mlflow"
+    param: str | None = None  # a signature default, "PtychoDataModule.val_split" or "set_seed.seed"
+    read: str | None = None  # a getattr/.get/`or` fallback read of this attribute or key, "batch_size"
+    check: str | None = None  # a validation of this attribute, "checkpoint_save_top_k"
+    assign: str | None = None  # a helper assignment to this name or attribute, "enable_progress_bar"
+    branch: str | None = None  # a consumer branch on this attribute, "logger_backend"
+    spec: str | None = None  # a spec statement: a field bullet ("accelerator") or a flag row ("--quiet")
+    invert: bool = False  # the statement carries the knob's opposite (`enable_progress_bar` for quiet)
     note: str | None = None
     line_pos: Position | None = None  # where the `line:` number sits in the YAML
 
     @property
     def kind(self) -> str:
-        for kind in ("callee", "field", "env", "flag"):
+        for kind in SOURCE_KINDS:
             if getattr(self, kind):
                 return kind
         return "other"
+
+    @property
+    def what(self) -> str:
+        """The identity of the pointed-at statement within its file (the kind's value)."""
+        kind = self.kind
+        if kind == "callee":
+            return f"{self.callee}({self.keyword}=...)" if self.keyword else f"{self.callee}(...)"
+        return getattr(self, kind) if kind != "other" else ""
 
 
 @dataclass(frozen=True)
@@ -246,6 +266,32 @@ class Constraints:
 
 
 @dataclass(frozen=True)
+class FieldAlias:
+    """Another attribute name the generated dataclass answers to (a real field's name)."""
+
+    name: str
+    invert: bool = False  # a bool that holds the knob's opposite (enable_progress_bar for quiet)
+
+
+@dataclass(frozen=True)
+class CliAlias:
+    """Another spelling of the knob's flag that the generated CLI accepts (a real CLI's flag)."""
+
+    flag: str
+    negative: bool = False  # a bool flag that sets False (--disable-checkpointing)
+    values: tuple[tuple[Any, Any], ...] = ()  # what the flag accepts -> the knob's value ('none' -> None)
+
+
+@dataclass(frozen=True)
+class Deprecation:
+    """A knob kept for compatibility: using it warns and sets other knobs."""
+
+    message: str
+    # knob -> the value to set; or a tuple of (this knob's value, the other's value) pairs
+    sets: tuple[tuple[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
 class Knob:
     """One registry entry. For settable homes, `name` is also the dataclass field name."""
 
@@ -267,6 +313,11 @@ class Knob:
     cli_flag: str = ""  # "--early-stop-patience"
     beyond_catalog: bool = False
     position: Position = Position(1, 1)
+    absent: str = ""  # why the tree has no place for this knob (a catalog knob it does not have)
+    field_aliases: tuple[FieldAlias, ...] = ()
+    cli_aliases: tuple[CliAlias, ...] = ()
+    deprecated: Deprecation | None = None
+    clis: tuple[tuple[str, str], ...] = ()  # (a registry `clis` name, the flag spelling that CLI uses)
 
     @property
     def settable(self) -> bool:
@@ -282,6 +333,54 @@ class Knob:
         """Every name this knob answers to: its own, its catalog name and its aliases."""
         extra = (self.catalog_name,) if self.catalog_name else ()
         return tuple(dict.fromkeys((self.name, *extra, *self.aliases)))
+
+    @property
+    def attr_names(self) -> dict[str, bool]:
+        """Attribute names code may use for this knob -> whether that name holds the opposite:
+        its own name, aliases, catalog name and field aliases."""
+        out = {name: False for name in self.names}
+        for alias in self.field_aliases:
+            out[alias.name] = alias.invert
+        return out
+
+
+@dataclass(frozen=True)
+class ConfigClass:
+    """A class of the real tree whose fields hold knobs, and the names its objects go by."""
+
+    name: str
+    file: str
+    vars: tuple[str, ...] = ()  # variable / parameter names that conventionally hold one
+
+
+@dataclass(frozen=True)
+class CliEntry:
+    """A real command-line entry point (an argparse parser) of the tree."""
+
+    name: str  # "train"
+    file: str  # "ptycho_torch/train.py"
+    title: str = ""
+
+
+@dataclass(frozen=True)
+class SpecSection:
+    """One part of a markdown spec that `generate` renders (see the registry header)."""
+
+    name: str  # marker name: <!-- BEGIN ptycho-knobs: NAME -->
+    template: str
+    section: str | None = None  # "4.9", "6", or a heading title; None: markers only
+    block: str = "section"  # section | list | table: which part of the section is generated
+    cli: str | None = None  # for flag tables: the registry `clis` entry
+    position: Position = Position(1, 1)
+
+
+@dataclass(frozen=True)
+class SpecConfig:
+    """Where the project's spec is and which of its sections are generated."""
+
+    file: str  # relative to the registry's folder
+    sections: tuple[SpecSection, ...] = ()
+    position: Position = Position(1, 1)
 
 
 @dataclass(frozen=True)

@@ -18,15 +18,23 @@ from typing import Any
 from ptycho_knobs import yamlpos
 from ptycho_knobs.errors import RegistryError
 from ptycho_knobs.ktypes import (
+    SOURCE_KINDS,
     Callee,
     Category,
+    CliAlias,
+    CliEntry,
     Condition,
+    ConfigClass,
     Constraints,
+    Deprecation,
+    FieldAlias,
     Home,
     Knob,
     Position,
     Rule,
     Source,
+    SpecConfig,
+    SpecSection,
     Target,
     TfMapping,
     TfMappingKind,
@@ -36,6 +44,7 @@ from ptycho_knobs.typelang import (
     Scalar,
     TypeParseError,
     base_scalar,
+    coerce_text,
     coerce_yaml,
     describe_mismatch,
     parse_type,
@@ -48,18 +57,20 @@ _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _DOTTED = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$")
 _TF_FIELD = re.compile(r"^[A-Z][A-Za-z0-9_]*\.[a-z_][A-Za-z0-9_]*$")
 _FLAG = re.compile(r"^--[a-z0-9][a-z0-9-]*$")
+_ANY_FLAG = re.compile(r"^--?[A-Za-z0-9][A-Za-z0-9_-]*$")  # a real parser's spelling: --disable_mlflow
+_QUALNAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$")
 _CONDITION = re.compile(r"^\s*(?:(not)\s+)?([A-Za-z_]\w*)\s*(?:(==|!=|<=|>=|<|>|is not|is)\s*(.+?))?\s*$")
 
 # Names a generated dataclass field cannot take: `self` shadows __post_init__'s argument.
 _RESERVED_NAMES = {"self"}
-_TOP_FIELDS = {"schema_version", "output_dir", "callees", "knobs"}
+_TOP_FIELDS = {"schema_version", "output_dir", "callees", "knobs", "configs", "clis", "spec"}
 _KNOB_FIELDS = {
     "name", "category", "type", "default", "purpose", "home", "catalog_name", "aliases",
     "parity_notes", "home_note", "sources", "tf", "target", "constraints", "rules", "cli",
-    "beyond_catalog",
+    "beyond_catalog", "absent", "field_aliases", "cli_aliases", "deprecated", "clis",
 }
 _KNOB_REQUIRED = ("name", "category", "type", "default", "purpose", "home")
-_SOURCE_FIELDS = {"file", "line", "callee", "keyword", "field", "env", "flag", "note"}
+_SOURCE_FIELDS = {"file", "line", "keyword", "invert", "note", *SOURCE_KINDS}
 _TF_FIELDS = {"field", "mapping", "default", "divergence"}
 _CONSTRAINT_FIELDS = {"choices", "min", "max", "exclusive_min", "exclusive_max"}
 _RULE_FIELDS = {"when", "require", "message"}
@@ -75,11 +86,20 @@ class Registry:
     output_dir: Path
     knobs: tuple[Knob, ...]
     callees: tuple[Callee, ...]
+    configs: tuple[ConfigClass, ...] = ()
+    clis: tuple[CliEntry, ...] = ()
+    spec: SpecConfig | None = None
     _index: dict[str, Knob] = field(repr=False, compare=False, default_factory=dict)
+    _attrs: dict[str, tuple[Knob, bool]] = field(repr=False, compare=False, default_factory=dict)
 
     def find(self, name: str) -> Knob | None:
         """The knob answering to `name` (its name, catalog name or an alias)."""
         return self._index.get(name)
+
+    def find_attr(self, name: str) -> tuple[Knob, bool] | None:
+        """(knob, inverted) for an attribute name code may use: a knob's name, catalog name,
+        alias or field alias; `inverted` when that name holds the knob's opposite."""
+        return self._attrs.get(name)
 
     def get(self, name: str) -> Knob:
         knob = self.find(name)
@@ -170,19 +190,86 @@ class _Loader:
         knobs_entry = top.get("knobs")
         if knobs_entry is None or not knobs_entry.node.is_list or not knobs_entry.node.value:
             raise self.fail(knobs_entry.node if knobs_entry else root, "the registry needs a non-empty `knobs:` list")
+        clis = self.clis(top.get("clis"))
+        self.cli_names = {c.name for c in clis}
         knobs = [self.knob(n) for n in knobs_entry.node.value]
         index = self.index(knobs, knobs_entry.node.value)
         for knob, node in zip(knobs, knobs_entry.node.value, strict=True):
             self.check_rules(knob, node, index)
+            self.check_deprecation(knob, node, index)
         self.check_flags(knobs, knobs_entry.node.value)
+        attrs = self.attrs(knobs, knobs_entry.node.value, index)
         return Registry(
             path=self.path,
             sha256=self.sha256,
             output_dir=(self.path.parent / out),
             knobs=tuple(knobs),
             callees=callees,
+            configs=self.configs(top.get("configs")),
+            clis=clis,
+            spec=self.spec(top.get("spec")),
             _index=index,
+            _attrs=attrs,
         )
+
+    def configs(self, entry: Entry | None) -> tuple[ConfigClass, ...]:
+        if entry is None or entry.node.value is None:
+            return ()
+        if not entry.node.is_list:
+            raise self.fail(entry.node, "configs must be a list of {class, file, vars}")
+        out = []
+        for node in entry.node.value:
+            c = self.mapping(node, {"class", "file", "vars"}, "a config class")
+            name = self.scalar(c, "class", str, "a config class", required=True, at=node)
+            if not _NAME.match(name):
+                raise self.fail(c["class"].node, f"config class {name!r} must be an identifier")
+            file = self.scalar(c, "file", str, f"config class {name}", required=True, at=node)
+            out.append(ConfigClass(name, file, tuple(self.str_list(c.get("vars"), f"config class {name}.vars"))))
+        return tuple(out)
+
+    def clis(self, entry: Entry | None) -> tuple[CliEntry, ...]:
+        if entry is None or entry.node.value is None:
+            return ()
+        out = []
+        for name, item in self.mapping(entry.node, set(entry.node.value) if entry.node.is_map else set(), "clis").items():
+            if not _NAME.match(name):
+                raise self.fail(item, f"cli name {name!r} must be an identifier")
+            c = self.mapping(item.node, {"file", "title"}, f"cli {name}")
+            file = self.scalar(c, "file", str, f"cli {name}", required=True, at=item.node)
+            out.append(CliEntry(name, file, self.scalar(c, "title", str, f"cli {name}") or ""))
+        return tuple(out)
+
+    def spec(self, entry: Entry | None) -> SpecConfig | None:
+        if entry is None or entry.node.value is None:
+            return None
+        s = self.mapping(entry.node, {"file", "sections"}, "spec")
+        file = self.scalar(s, "file", str, "spec", required=True, at=entry.node)
+        sections = []
+        node = s.get("sections")
+        if node is not None and node.node.value is not None:
+            if not node.node.is_list:
+                raise self.fail(node.node, "spec.sections must be a list")
+            seen: set[str] = set()
+            for item in node.node.value:
+                t = self.mapping(item, {"name", "section", "block", "template", "cli"}, "a spec section")
+                name = self.scalar(t, "name", str, "a spec section", required=True, at=item)
+                if not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", name):
+                    raise self.fail(t["name"].node, f"spec section name {name!r} must be letters, digits, '-', '_' or '.'")
+                if name in seen:
+                    raise self.fail(t["name"].node, f"spec section name {name!r} is used twice")
+                seen.add(name)
+                section = t.get("section")
+                section_text = None if section is None or section.node.value is None else str(section.node.value)
+                block = self.scalar(t, "block", str, f"spec section {name}") or "section"
+                if block not in ("section", "list", "table"):
+                    raise self.fail(t["block"].node, f"spec section {name}: block must be section, list or table, not {block!r}")
+                cli = self.scalar(t, "cli", str, f"spec section {name}")
+                if cli is not None and cli not in self.cli_names:
+                    raise self.fail(t["cli"].node, f"spec section {name}: unknown cli {cli!r}",
+                                    f"define it under the top-level clis: ({', '.join(sorted(self.cli_names)) or 'none yet'})")
+                template = self.scalar(t, "template", str, f"spec section {name}", required=True, at=item)
+                sections.append(SpecSection(name, template, section_text, block, cli, Position(item.line, item.col)))
+        return SpecConfig(file, tuple(sections), Position(entry.node.line, entry.node.col))
 
     def callees(self, entry: Entry | None) -> tuple[Callee, ...]:
         if entry is None:
@@ -251,7 +338,7 @@ class _Loader:
             raise self.fail(e["cli"].node, f"{what}: cli flag {cli!r} must look like --lower-case-words")
         if cli is not None and not home.settable:
             raise self.fail(e["cli"], f"{what}: a knob with home {home.value!r} is not settable, so it has no CLI flag")
-        return Knob(
+        knob = Knob(
             name=name,
             category=category,
             type=ktype,
@@ -270,7 +357,87 @@ class _Loader:
             cli_flag=cli or "--" + name.lower().replace("_", "-"),
             beyond_catalog=beyond,
             position=Position(node.line, node.col),
+            absent=(self.scalar(e, "absent", str, what) or "").strip(),
+            field_aliases=self.field_aliases(e.get("field_aliases"), ktype, what),
+            cli_aliases=self.cli_aliases(e.get("cli_aliases"), ktype, what),
+            clis=(),  # filled in below, once the flags are known
         )
+        flags = {knob.cli_flag, *(a.flag for a in knob.cli_aliases)}
+        clis = tuple((name, flag or knob.cli_flag) for name, flag in self.knob_clis(e.get("clis"), what, flags))
+        object.__setattr__(knob, "clis", clis)
+        return knob
+
+    def field_aliases(self, entry: Entry | None, ktype: Any, what: str) -> tuple[FieldAlias, ...]:
+        if entry is None or entry.node.value is None:
+            return ()
+        if not entry.node.is_list:
+            raise self.fail(entry.node, f"{what}.field_aliases must be a list of names or {{name, invert}}")
+        out = []
+        for item in entry.node.value:
+            if isinstance(item.value, str):
+                name, invert = item.value, False
+            else:
+                a = self.mapping(item, {"name", "invert"}, f"a field alias of {what}")
+                name = self.scalar(a, "name", str, f"{what} field alias", required=True, at=item)
+                invert = bool(self.scalar(a, "invert", bool, f"{what} field alias"))
+            if not _NAME.match(name) or keyword.iskeyword(name) or name.startswith("__"):
+                raise self.fail(item, f"{what}: field alias {name!r} must be a Python identifier")
+            if invert and base_scalar(ktype) != Scalar("bool"):
+                raise self.fail(item, f"{what}: only a bool knob can have an inverted field alias")
+            out.append(FieldAlias(name, invert))
+        return tuple(out)
+
+    def cli_aliases(self, entry: Entry | None, ktype: Any, what: str) -> tuple[CliAlias, ...]:
+        if entry is None or entry.node.value is None:
+            return ()
+        if not entry.node.is_list:
+            raise self.fail(entry.node, f"{what}.cli_aliases must be a list of flags or {{flag, negative, values}}")
+        out = []
+        for item in entry.node.value:
+            values: tuple[tuple[Any, Any], ...] = ()
+            if isinstance(item.value, str):
+                flag, negative = item.value, False
+            else:
+                a = self.mapping(item, {"flag", "negative", "values"}, f"a cli alias of {what}")
+                flag = self.scalar(a, "flag", str, f"{what} cli alias", required=True, at=item)
+                negative = bool(self.scalar(a, "negative", bool, f"{what} cli alias"))
+                if "values" in a and a["values"].node.value is not None:
+                    vnode = a["values"].node
+                    if not vnode.is_map:
+                        raise self.fail(vnode, f"{what}: cli alias values must map what the flag accepts to the knob's values")
+                    pairs = []
+                    for given, target in vnode.value.items():
+                        try:
+                            pairs.append((given, coerce_yaml(ktype, target.node.plain())))
+                        except ValueError:
+                            raise self.fail(target.node, f"{what}: cli alias value {describe_mismatch(ktype, target.node.plain())}") from None
+                    values = tuple(pairs)
+            if not _ANY_FLAG.match(flag):
+                raise self.fail(item, f"{what}: cli alias {flag!r} must look like --flag-name or --flag_name")
+            if negative and base_scalar(ktype) != Scalar("bool"):
+                raise self.fail(item, f"{what}: only a bool knob can have a negative flag")
+            out.append(CliAlias(flag, negative, values))
+        return tuple(out)
+
+    def knob_clis(self, entry: Entry | None, what: str, flags: set[str]) -> tuple[tuple[str, str], ...]:
+        """`[train, inference]` (each spelling the knob's own flag) or `{train: --logger}`."""
+        if entry is None or entry.node.value is None:
+            return ()
+        node = entry.node
+        if node.is_map:
+            pairs = [(name, self.scalar(node.value, name, str, f"{what}.clis", required=True, at=node))
+                     for name in node.value]
+        else:
+            pairs = [(name, "") for name in self.str_list(entry, f"{what}.clis")]
+        out = []
+        for name, flag in pairs:
+            if name not in self.cli_names:
+                raise self.fail(node, f"{what}: unknown cli {name!r}",
+                                f"define it under the top-level clis: ({', '.join(sorted(self.cli_names)) or 'none yet'})")
+            if flag and flag not in flags:
+                raise self.fail(node, f"{what}: clis.{name} spells the flag {flag!r}, which is neither its cli flag nor a cli alias")
+            out.append((name, flag))
+        return tuple(out)
 
     def enum(self, entry: Entry, enum_type: Any, what: str) -> Any:
         value = entry.node.value
@@ -295,19 +462,31 @@ class _Loader:
             line = self.scalar(s, "line", int, f"{what} source", required=True, at=node)
             if line < 1:
                 raise self.fail(s["line"].node, f"{what}: source line must be >= 1")
-            callee, kw = (self.scalar(s, k, str, f"{what} source") for k in ("callee", "keyword"))
-            if kw and not callee:
+            kinds = [k for k in SOURCE_KINDS if k in s]
+            if len(kinds) > 1:
+                raise self.fail(s[kinds[1]], f"{what}: a source points at one statement; it has both {kinds[0]} and {kinds[1]}",
+                                "split it into two sources")
+            values = {k: self.scalar(s, k, str, f"{what} source") for k in (*SOURCE_KINDS, "keyword", "note")}
+            if values["keyword"] and not values["callee"]:
                 raise self.fail(s["keyword"], f"{what}: a source keyword needs its callee")
-            fld = self.scalar(s, "field", str, f"{what} source")
+            fld = values["field"]
             if fld is not None and not _DOTTED.match(fld):
                 raise self.fail(s["field"].node, f"{what}: source field {fld!r} must be Class.attr")
+            if values["param"] is not None and not _QUALNAME.match(values["param"]):
+                raise self.fail(s["param"].node, f"{what}: source param {values['param']!r} must be Callable.param "
+                                "(set_seed.seed, PtychoDataModule.val_split, Class.method.arg)")
+            for k in ("read", "check", "assign", "branch"):
+                if values[k] is not None and not _NAME.match(values[k]):
+                    raise self.fail(s[k].node, f"{what}: source {k} {values[k]!r} must be an attribute name")
+            spec = values["spec"]
+            if spec is not None and not (_NAME.match(spec) or _ANY_FLAG.match(spec)):
+                raise self.fail(s["spec"].node, f"{what}: source spec {spec!r} must be a field name or a --flag")
             line_node = s["line"].node
             result.append(Source(
-                file=file, line=line, callee=callee, keyword=kw, field=fld,
-                env=self.scalar(s, "env", str, f"{what} source"),
-                flag=self.scalar(s, "flag", str, f"{what} source"),
-                note=self.scalar(s, "note", str, f"{what} source"),
+                file=file, line=line, keyword=values["keyword"], note=values["note"],
+                invert=bool(self.scalar(s, "invert", bool, f"{what} source")),
                 line_pos=Position(line_node.line, line_node.col),
+                **{k: values[k] for k in SOURCE_KINDS},
             ))
         return tuple(result)
 
@@ -390,14 +569,60 @@ class _Loader:
         seen: dict[str, str] = {}
         for knob, node in zip(knobs, nodes, strict=True):
             if not knob.settable:
+                if knob.cli_aliases:
+                    raise self.fail(node, f"knob {knob.name!r} is not settable (home {knob.home.value}), so it has no cli_aliases")
                 continue
             flags = [knob.cli_flag]
             if base_scalar(knob.type) == Scalar("bool"):
                 flags.append("--no-" + knob.cli_flag[2:])
+            flags.extend(a.flag for a in knob.cli_aliases)
             for flag in flags:
                 if flag in seen:
                     raise self.fail(node, f"CLI flag {flag} of knob {knob.name!r} is already used by {seen[flag]!r}")
                 seen[flag] = knob.name
+
+    def attrs(self, knobs: list[Knob], nodes: list[Node], index: dict[str, Knob]) -> dict[str, tuple[Knob, bool]]:
+        """Attribute name -> (knob, inverted); a field alias may not shadow another knob's name."""
+        attrs: dict[str, tuple[Knob, bool]] = {name: (knob, False) for name, knob in index.items()}
+        for knob, node in zip(knobs, nodes, strict=True):
+            for alias in knob.field_aliases:
+                other = attrs.get(alias.name)
+                if other is not None and other[0] is not knob:
+                    raise self.fail(node, f"field alias {alias.name!r} of knob {knob.name!r} is already a name of knob {other[0].name!r}")
+                attrs[alias.name] = (knob, alias.invert)
+        return attrs
+
+    def check_deprecation(self, knob: Knob, node: Node, index: dict[str, Knob]) -> None:
+        entry = node.value.get("deprecated")
+        if entry is None or entry.node.value is None:
+            return
+        d = self.mapping(entry.node, {"message", "sets"}, f"knob {knob.name!r}.deprecated")
+        message = self.scalar(d, "message", str, f"knob {knob.name!r}.deprecated", required=True, at=entry.node)
+        sets: list[tuple[str, Any]] = []
+        if "sets" in d and d["sets"].node.value is not None:
+            snode = d["sets"].node
+            if not snode.is_map:
+                raise self.fail(snode, f"knob {knob.name!r}: deprecated.sets maps knob names to values")
+            for other_name, value in snode.value.items():
+                other = index.get(other_name)
+                if other is None or other.name != other_name or not other.settable or other is knob:
+                    raise self.fail(value, f"knob {knob.name!r}: deprecated.sets names {other_name!r}, which is not another settable knob")
+                if value.node.is_map:  # this knob's value -> the other knob's value
+                    pairs = []
+                    for given, target in value.node.value.items():
+                        try:
+                            pairs.append((_coerce_key(knob.type, given), coerce_yaml(other.type, target.node.plain())))
+                        except ValueError:
+                            raise self.fail(target.node, f"knob {knob.name!r}: deprecated.sets.{other_name}: {given!r} -> "
+                                            f"{target.node.plain()!r} does not fit the two knobs' types") from None
+                    sets.append((other_name, tuple(pairs)))
+                else:
+                    try:
+                        sets.append((other_name, coerce_yaml(other.type, value.node.plain())))
+                    except ValueError:
+                        raise self.fail(value.node, f"knob {knob.name!r}: deprecated.sets.{other_name}: "
+                                        f"{describe_mismatch(other.type, value.node.plain())}") from None
+        object.__setattr__(knob, "deprecated", Deprecation(message.strip(), tuple(sets)))
 
     def check_rules(self, knob: Knob, node: Node, index: dict[str, Knob]) -> None:
         entry = node.value.get("rules")
@@ -442,6 +667,14 @@ class _Loader:
                 raise self.fail(at, f"rule compares {name} with {plain!r}, which does not fit its type {other.type}") from None
             return Condition(name, op, plain, text.strip())
         return parse
+
+
+def _coerce_key(ktype: Any, key: str) -> Any:
+    """A YAML mapping key (always text here) as a value of `ktype`: 'cuda' for str, 'true' for bool."""
+    try:
+        return coerce_yaml(ktype, key)
+    except ValueError:
+        return coerce_text(ktype, key)
 
 
 def _as_tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:

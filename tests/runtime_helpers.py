@@ -23,7 +23,8 @@ prefetch_factor: null
 pin_memory: false
 objects_per_probe: 2
 diff_per_object: 16
-data_args: {N: 16, batch_size: 8}
+batch_size: 8
+data_args: {N: 16}
 """
 
 

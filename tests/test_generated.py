@@ -158,7 +158,7 @@ def test_suppress_defaults_keeps_only_given_flags() -> None:
 
 def test_bad_flag_values_are_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
     parser = cli.add_knob_arguments(argparse.ArgumentParser())
-    for argv in (["--num-workers", "two"], ["--accelerator", "cuda"], ["--learning-rate", "fast"]):
+    for argv in (["--num-workers", "two"], ["--accelerator", "quantum"], ["--learning-rate", "fast"]):
         with pytest.raises(SystemExit):
             parser.parse_args(argv)
     assert "is not an int" in capsys.readouterr().err

@@ -167,6 +167,7 @@ logger_backend: mlflow
 precision: 64-true
 num_nodes: 1
 log_every_n_steps: 3
+device: cpu
 ddp_find_unused_parameters: true
 ddp_static_graph: false
 ddp_gradient_as_bucket_view: false
@@ -221,7 +222,8 @@ flip_x: true
 flip_y: true
 transpose: true
 reassembly_m: 12
-data_args: {N: 16, batch_size: 4}
+batch_size: 4
+data_args: {N: 16}
 """
 
 
@@ -272,9 +274,9 @@ def test_short_fit_writes_the_run_folder_and_never_overwrites_it(tmp_path: Path)
     metrics = (run / "metrics.csv").read_text().splitlines()
     assert "val_loss" in metrics[0] and len(metrics) >= 3
     snap = json.loads((run / "resolved_config.json").read_text())
-    assert snap["config"]["values"]["epochs"] == {"value": 2, "source": "run.yaml:10"}
+    assert snap["config"]["values"]["epochs"] == {"value": 2, "source": "run.yaml:11"}
     assert {"torch", "lightning", "python"} <= set(snap["versions"]) and len(snap["registry_sha256"]) == 64
-    assert "# run.yaml:10" in (run / "config.yaml").read_text()
+    assert "# run.yaml:11" in (run / "config.yaml").read_text()
     summary = json.loads((run / "summary.json").read_text())
     assert {"amplitude_mae", "phase_mae"} <= set(summary)
     assert (run / "reconstruction.png").stat().st_size > 1000
@@ -296,7 +298,7 @@ def test_example_run_yaml_resolves_and_every_knob_lands(tmp_path: Path) -> None:
 
 def test_gridsize_groups_train_end_to_end(tmp_path: Path) -> None:
     """data_args gridsize 2: grouped batches, the overlap-merged loss, the normal report."""
-    config = write_yaml(tmp_path, TINY.replace("{N: 16, batch_size: 8}", "{N: 16, batch_size: 4, gridsize: 2}") + "epochs: 2\n")
+    config = write_yaml(tmp_path, TINY.replace("batch_size: 8\ndata_args: {N: 16}", "batch_size: 4\ndata_args: {N: 16, gridsize: 2}") + "epochs: 2\n")
     result = cli("train", "--config", str(config), "--output-dir", str(tmp_path / "runs"), "--run-name", "grouped")
     assert result.exit_code == 0, result.output
     run = tmp_path / "runs" / "grouped"

@@ -49,7 +49,7 @@ def test_ctrl_c_saves_last_checkpoint_and_exits_130(tmp_path: Path) -> None:
 
 
 # gridsize 2: grouped batches (and the overlap-merged loss) through DistributedSampler
-DDP = TINY.replace("batch_size: 8}", "batch_size: 4, gridsize: 2}") + """\
+DDP = TINY.replace("batch_size: 8\ndata_args: {N: 16}", "batch_size: 4\ndata_args: {N: 16, gridsize: 2}") + """\
 epochs: 2
 strategy: ddp
 n_devices: 2

@@ -232,12 +232,19 @@ def _seed(harness: Harness, built: Built, attr: str, expected: Any, name: str) -
 
 
 def _untargeted(harness: Harness, built: Built, name: str, value: Any) -> tuple[Any, Any]:
-    has_mlflow = any(type(lg).__name__ == "MLFlowLogger" for lg in built.loggers)
-    if name == "disable_mlflow":
-        if value or has_mlflow:
-            return not has_mlflow, value
-        raise _NotHere("logger_backend is not mlflow")
-    raise _NotHere("no target in the registry")
+    """A deprecated knob lands through the knobs it sets: read those back instead."""
+    from ptycho_knobs.runtime.resolve import deprecated_sets
+
+    knob = harness.registry.get(name)
+    if knob.deprecated is None:
+        raise _NotHere("no target in the registry")
+    assert harness.run is not None
+    if harness.run.values[name].source == "default":
+        raise _NotHere(f"deprecated; sets {', '.join(o for o, _ in knob.deprecated.sets)} when given")
+    sets = deprecated_sets(knob, value)
+    explicit = {o for o in sets if "(deprecated" not in harness.run.values[o].source}
+    got = {o: harness.run.values[o].value for o in sets if o not in explicit}
+    return got, {o: v for o, v in sets.items() if o not in explicit}
 
 
 _READERS = {

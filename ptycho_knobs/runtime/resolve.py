@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -132,9 +133,40 @@ def resolve(
         flag = "--no-" + knob.cli_flag[2:] if is_negated_bool else knob.cli_flag
         values[name] = Resolved(value, flag)
 
+    _apply_deprecations(settable, values)
     run = RunConfig(values=values, config_path=config_path, positions=positions, **extras)
     _check_rules(registry, run)
     return run
+
+
+def deprecated_sets(knob: Knob, value: Any) -> dict[str, Any]:
+    """What a deprecated knob given `value` sets: {other knob: value}; {} when it sets nothing."""
+    assert knob.deprecated is not None
+    out: dict[str, Any] = {}
+    for other, how in knob.deprecated.sets:
+        if isinstance(how, tuple):  # a value map: this knob's value -> the other's
+            mapped = dict(how)
+            if value in mapped:
+                out[other] = mapped[value]
+        elif value:  # a constant, set when the knob is on
+            out[other] = how
+    return out
+
+
+def _apply_deprecations(settable: dict[str, Knob], values: dict[str, Resolved]) -> None:
+    """A deprecated knob that was given (not at its default) warns once and sets the knobs it
+    stands for, unless the user set those explicitly: the explicit, current spelling wins."""
+    for name, knob in settable.items():
+        given = values[name]
+        if knob.deprecated is None or given.source == "default" or given.value == knob.default:
+            continue
+        sets = deprecated_sets(knob, given.value)
+        kept = [o for o in sets if values[o].source != "default" and values[o].value != sets[o]]
+        print(f"warning: {name} ({given.source}) is deprecated: {knob.deprecated.message}"
+              + (f"; {', '.join(kept)} set explicitly, so it is ignored" if kept else ""), file=sys.stderr)
+        for other, value in sets.items():
+            if other not in kept:
+                values[other] = Resolved(value, f"{given.source} (deprecated {name})")
 
 
 def _apply_yaml(registry: Registry, settable: dict[str, Knob], path: Path, values: dict[str, Resolved],
