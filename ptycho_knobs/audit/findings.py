@@ -42,6 +42,16 @@ class Span:
 
 
 @dataclass(frozen=True)
+class Range:
+    """An exact source range: 1-based lines, 1-based character columns, end column exclusive."""
+
+    line: int
+    col: int
+    end_line: int
+    end_col: int
+
+
+@dataclass(frozen=True)
 class Arg:
     """One keyword reaching a watched call (given by name, by position, or from a dict)."""
 
@@ -49,6 +59,7 @@ class Arg:
     value: Any  # the literal value, or NOT_LITERAL
     at: Span
     via: str = "keyword"  # keyword | positional | dict
+    value_at: Range | None = None  # the value expression itself (what `fix` replaces)
 
     @property
     def literal(self) -> bool:
@@ -136,6 +147,28 @@ class Fix:
 
 
 @dataclass(frozen=True)
+class Edit:
+    """A change to Python source that resolves (part of) a finding; `ptycho-knobs fix` turns it
+    into text with libcst and applies it.
+
+    kinds:
+      use-config   replace the expression at `at` by `<obj>.<attr>` (`not <obj>.<attr>` when
+                   `invert`), where <obj> is an object of `config_class` in scope there
+      set-literal  replace the literal at `at` by `value`, keeping the literal's style
+      set-choices  replace the sequence literal at `at` (argparse choices=) by `value` (a tuple)
+    """
+
+    kind: str
+    path: str  # as shown in findings (relative to where the audit ran)
+    at: Range
+    knob: str
+    value: Any = None
+    config_class: str | None = None
+    attr: str | None = None
+    invert: bool = False
+
+
+@dataclass(frozen=True)
 class Finding:
     path: str  # as shown to the user: relative to the audited root's parent
     line: int
@@ -148,6 +181,8 @@ class Finding:
     text: str = ""  # normalised statement text, for baseline fingerprints
     fix: Fix | None = field(default=None, compare=False)
     scope: tuple[int, int] | None = field(default=None, compare=False)  # lines a suppression may sit on
+    edits: tuple[Edit, ...] = field(default=(), compare=False)  # what `fix` would change in source
+    related: tuple[tuple[str, int, str], ...] = field(default=(), compare=False)  # (path, line, what) of the other places
 
     def sort_key(self) -> tuple[Any, ...]:
         return (self.path, self.line, self.col, self.code, self.knob or "", self.message)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, ClassVar
 
-from ptycho_knobs.audit.findings import FileFacts, Finding, Fix, Span
+from ptycho_knobs.audit.findings import Edit, FileFacts, Finding, Fix, Span
 
 if TYPE_CHECKING:
     from ptycho_knobs.audit.index import AuditIndex
@@ -89,10 +89,11 @@ class AuditRule:
         return ()
 
     def finding(self, shown: str, at: Span, knob: str | None, message: str, text: str = "",
-                scope: tuple[int, int] | None = None, fix: Fix | None = None) -> Finding:
+                scope: tuple[int, int] | None = None, fix: Fix | None = None,
+                edits: tuple[Edit, ...] = (), related: tuple[tuple[str, int, str], ...] = ()) -> Finding:
         prefix = f"[{knob}] " if knob else ""
         return Finding(shown, at.line, at.col, at.end_line, self.CODE, self.NAME, knob,
-                       prefix + message, text, fix, scope)
+                       prefix + message, text, fix, scope, edits, related)
 
 
 def all_rules() -> list[type[AuditRule]]:

@@ -29,6 +29,7 @@ from ptycho_knobs.audit.findings import (
     FieldFact,
     FileFacts,
     FlagFact,
+    Range,
     Span,
     Suppression,
 )
@@ -102,6 +103,10 @@ class Scanner:
         """1-based character column from ast's 0-based UTF-8 byte offset."""
         raw = self._lines[line - 1] if 0 < line <= len(self._lines) else b""
         return len(raw[:byte_col].decode("utf-8", "replace")) + 1
+
+    def range(self, node: ast.AST) -> Range:
+        line, end = node.lineno, node.end_lineno or node.lineno  # type: ignore[attr-defined]
+        return Range(line, self.col(line, node.col_offset), end, self.col(end, node.end_col_offset or 0))  # type: ignore[attr-defined]
 
     def span(self, node: ast.AST) -> Span:
         line = node.lineno  # type: ignore[attr-defined]
@@ -206,10 +211,10 @@ class Scanner:
                 splats.append(self.span(arg))
                 break
             if i < len(positional):
-                args.append(Arg(positional[i], literal(arg), self.span(arg), "positional"))
+                args.append(Arg(positional[i], literal(arg), self.span(arg), "positional", self.range(arg)))
         for kw in node.keywords:
             if kw.arg is not None:
-                args.append(Arg(kw.arg, literal(kw.value), self.span(kw), "keyword"))
+                args.append(Arg(kw.arg, literal(kw.value), self.span(kw), "keyword", self.range(kw.value)))
                 continue
             items = self.resolve_dict(kw.value, node, tree)
             if items is None:
@@ -242,7 +247,7 @@ class Scanner:
                             and target.value.id == name and node.value is not None:
                         key = literal(target.slice)
                         if isinstance(key, str):
-                            extra.append(Arg(key, literal(node.value), self.span(target), "dict"))
+                            extra.append(Arg(key, literal(node.value), self.span(target), "dict", self.range(node.value)))
             elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
                     and isinstance(node.func.value, ast.Name) and node.func.value.id == name \
                     and node.func.attr in ("update", "setdefault", "pop", "clear"):
@@ -267,7 +272,7 @@ class Scanner:
                 k = literal(key)
                 if not isinstance(k, str):
                     return None
-                out.append(Arg(k, literal(item), self.span(key), "dict"))
+                out.append(Arg(k, literal(item), self.span(key), "dict", self.range(item)))
             return out
         if isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id == "dict" \
                 and not value.args:
@@ -279,7 +284,7 @@ class Scanner:
                         return None
                     out.extend(nested)
                 else:
-                    out.append(Arg(kw.arg, literal(kw.value), self.span(kw), "dict"))
+                    out.append(Arg(kw.arg, literal(kw.value), self.span(kw), "dict", self.range(kw.value)))
             return out
         return None
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ptycho_knobs.audit.findings import Finding
+from ptycho_knobs.audit.findings import Edit, Finding
 from ptycho_knobs.audit.index import config_field
 from ptycho_knobs.audit.rule import AuditRule, FileContext, Invalid, Valid
 
@@ -62,8 +62,13 @@ class HardcodedKnob(AuditRule):
                 # default-drift still reports a literal that differs from it.
                 if owner is None or not owner.knob.settable:
                     continue
+                knob = owner.knob
+                edits = ()
+                if arg.value_at is not None and knob.home.class_name:
+                    edits = (Edit("use-config", ctx.shown, arg.value_at, knob.name, config_class=knob.home.class_name,
+                                  attr=knob.name, invert=owner.invert),)
                 yield self.finding(
-                    ctx.shown, arg.at, owner.knob.name,
+                    ctx.shown, arg.at, knob.name,
                     f"literal {arg.value!r} passed as {call.callee}({arg.keyword}=...); "
-                    f"take it from {config_field(owner.knob)}",
-                    text=call.text, scope=(call.at.line, call.at.end_line))
+                    f"take it from {config_field(knob)}",
+                    text=call.text, scope=(call.at.line, call.at.end_line), edits=edits)
