@@ -69,13 +69,13 @@ class OfferedRejected(AuditRule):
     VALID = [
         Valid("import argparse\np = argparse.ArgumentParser()\n"
               "p.add_argument('--ddp-backend', choices=['nccl', 'gloo'], default='nccl')\n"
-              "class Cfg:\n    ddp_backend: str = 'nccl'\n    def __post_init__(self):\n"
+              "class PyTorchExecutionConfig:\n    ddp_backend: str = 'nccl'\n    def __post_init__(self):\n"
               "        if self.ddp_backend not in {'nccl', 'gloo'}:\n            raise ValueError('bad')\n"),
     ]
     INVALID = [
         Invalid("import argparse\np = argparse.ArgumentParser()\n"
                 "p.add_argument('--ddp-backend', choices=['nccl', 'gloo', 'mpi'], default='nccl')\n"
-                "class Cfg:\n    ddp_backend: str = 'nccl'\n    def __post_init__(self):\n"
+                "class PyTorchExecutionConfig:\n    ddp_backend: str = 'nccl'\n    def __post_init__(self):\n"
                 "        if self.ddp_backend not in {'nccl', 'gloo'}:\n            raise ValueError('bad')\n", 3, 1,
                 "[ddp_backend] 'mpi' is offered by --ddp-backend choices (ptycho_torch/example.py:3) but rejected "
                 "by the validation at ptycho_torch/example.py:7 (ddp_backend not in {'gloo', 'nccl'})"),
