@@ -65,6 +65,8 @@ def train(ctx: click.Context, config: Path | None, dry_run: bool, fmt: str, prin
     """Train with Lightning from run.yaml + env + flags; every knob flag is listed below."""
     from ptycho_knobs.runtime.harness import Harness, Options
 
+    if config is not None and not config.is_file():
+        _no_config(config)
     harness = Harness(app_context().registry(), Options(config=config, args=list(ctx.args), run_name=run_name, resume=resume))
     run = harness.resolve()
     if print_config:
@@ -76,6 +78,18 @@ def train(ctx: click.Context, config: Path | None, dry_run: bool, fmt: str, prin
         from ptycho_knobs.runtime.faults import Interrupted
 
         raise Interrupted("interrupted (Ctrl-C) before training started; nothing was saved") from None
+
+
+def _no_config(config: Path) -> None:
+    """A missing run.yaml that is one of the shipped examples: say how to get them (an
+    installed user has no checkout); anything else is left to the harness's own message."""
+    from ptycho_knobs.errors import UsageError
+    from ptycho_knobs.locate import bundled_examples
+
+    shipped = bundled_examples()
+    if shipped is not None and (shipped / config.name).is_file():
+        raise UsageError(f"run config {config} does not exist; the examples ship with ptycho-knobs: "
+                         "'ptycho-knobs init --examples' copies them into ./examples/")
 
 
 def _print_config(run: Any, fmt: str, provenance: bool) -> None:
