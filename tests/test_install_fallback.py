@@ -172,6 +172,9 @@ def test_init_writes_a_starter_that_every_verb_works_on(empty: Path) -> None:
     audited = run("audit", ".")
     assert audited.exit_code == 0, audited.output
     assert audited.stdout == "" and notices(audited) == []
+    trained = run("train", "--dry-run")  # the built-in harness routes the PtychoPINN knobs
+    assert trained.exit_code == 2
+    assert "lacks" in trained.stderr and f"--registry {BUNDLED} train" in trained.stderr
 
 
 def test_init_copies_the_schema_comment_and_callees_from_the_shipped_registry(tmp_path: Path) -> None:
