@@ -59,11 +59,9 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
     src = tmp / "src"
     shutil.copytree(ROOT, src, ignore=_NOT_SOURCE)
     wheels = tmp / "wheels"
-    try:
-        import setuptools  # noqa: F401  # build with this environment's setuptools: no index needed
-
-        isolation = ["--no-build-isolation"]
-    except ImportError:
+    try:  # build with this environment's setuptools when it is new enough (pyproject: >=77): no index needed
+        isolation = ["--no-build-isolation"] if int(metadata.version("setuptools").split(".")[0]) >= 77 else []
+    except (metadata.PackageNotFoundError, ValueError):
         isolation = []
     _sh([sys.executable, "-m", "pip", "wheel", src, "--no-deps", *isolation, "-w", wheels, "--quiet"])
     [wheel] = wheels.glob("ptycho_knobs-*.whl")
