@@ -9,7 +9,6 @@ example knobs are written here.
 from __future__ import annotations
 
 import re
-import tempfile
 from pathlib import Path
 
 import click
@@ -137,6 +136,8 @@ def _top_level_block(lines: list[str], key: str) -> str | None:
 
 
 def _write_registry(folder: Path) -> None:
+    import tempfile
+
     from ptycho_knobs.atomic import write_text
     from ptycho_knobs.locate import REGISTRY_FILENAME, bundled_registry, find_registry
     from ptycho_knobs.registry import load_registry

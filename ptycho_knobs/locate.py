@@ -10,25 +10,35 @@ file in an editable install), so an installed tool works from any folder.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import NamedTuple
 
 from ptycho_knobs.errors import UsageError
 
 REGISTRY_FILENAME = "knob_registry.yaml"
 EXAMPLES_DIRNAME = "examples"
 
-_PACKAGE = Path(__file__).resolve().parent
+_PACKAGE = Path(__file__).parent
 _WHEEL_DATA = _PACKAGE / "bundled"  # where the wheel puts the registry and examples/ (pyproject.toml)
 
 
-class Located(NamedTuple):
+class Located:
     """The registry a command uses, and whether it is the bundled one (read-only: `generate`
     and `audit --fix-locations` refuse it, and `audit` leaves out the findings about its
-    own sources, PK003/PK004). `fallback` is true when nothing else was found."""
+    own sources, PK003/PK004). `fallback` is true when nothing else was found.
+    (A plain class: `typing.NamedTuple` would add `typing` to the audit fast path's imports.)"""
 
-    path: Path
-    bundled: bool
-    fallback: bool
+    __slots__ = ("path", "bundled", "fallback")
+
+    def __init__(self, path: Path, bundled: bool, fallback: bool) -> None:
+        self.path, self.bundled, self.fallback = path, bundled, fallback
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Located) and (self.path, self.bundled, self.fallback) == (
+            other.path, other.bundled, other.fallback)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Located(path={self.path!r}, bundled={self.bundled}, fallback={self.fallback})"
 
 
 def find_registry(start: Path | None = None) -> Path | None:
@@ -60,8 +70,10 @@ def bundled_examples() -> Path | None:
 
 def is_installed_copy(path: Path) -> bool:
     """True for the registry file inside an installed wheel (never written to)."""
+    if not _WHEEL_DATA.is_dir():  # a checkout: no installed copy (and no resolve on the fast path)
+        return False
     try:
-        return path.resolve() == (_WHEEL_DATA / REGISTRY_FILENAME)
+        return path.resolve() == (_WHEEL_DATA / REGISTRY_FILENAME).resolve()
     except OSError:
         return False
 
