@@ -69,13 +69,15 @@ def bundled_examples() -> Path | None:
 
 
 def is_installed_copy(path: Path) -> bool:
-    """True for the registry file inside an installed wheel (never written to)."""
-    if not _WHEEL_DATA.is_dir():  # a checkout: no installed copy (and no resolve on the fast path)
-        return False
+    """True for the registry file inside an installed wheel, this one's or another
+    environment's (never written to): `.../ptycho_knobs/bundled/knob_registry.yaml`."""
+    if not (_WHEEL_DATA.is_dir() or path.parent.name == _WHEEL_DATA.name):
+        return False  # a checkout, and a registry of its own: no resolve on the fast path
     try:
-        return path.resolve() == (_WHEEL_DATA / REGISTRY_FILENAME).resolve()
+        real = path.resolve()
     except OSError:
         return False
+    return (real.name, real.parent.name, real.parent.parent.name) == (REGISTRY_FILENAME, _WHEEL_DATA.name, _PACKAGE.name)
 
 
 def locate_registry(option: Path | None) -> Located:

@@ -77,6 +77,21 @@ def test_a_registry_here_wins_and_is_not_bundled(empty: Path) -> None:
     assert locate.fallback_notice(located) is None
 
 
+def test_an_installed_copy_is_bundled_even_when_named(empty: Path) -> None:
+    # another environment's installed registry, passed by --registry: generate must not write there
+    installed = empty / "site-packages" / "ptycho_knobs" / "bundled" / "knob_registry.yaml"
+    installed.parent.mkdir(parents=True)
+    installed.write_bytes(BUNDLED.read_bytes())
+    located = locate.locate_registry(installed)
+    assert located.bundled and not located.fallback and locate.fallback_notice(located) is None
+    result = run("--registry", str(installed), "generate")
+    assert result.exit_code == 2 and "ptycho-knobs init" in result.stderr
+    assert sorted(p.name for p in installed.parent.iterdir()) == ["knob_registry.yaml"]
+    audited = run("--registry", str(installed), "audit", "site-packages", "--no-cache")
+    assert "PK004" not in audited.stdout
+    assert f"ptycho-knobs: {installed} is the bundled PtychoPINN registry, leaving out PK003/PK004" in audited.stderr
+
+
 def test_a_missing_registry_option_is_still_an_error(empty: Path) -> None:
     result = run("--registry", "nope.yaml", "knobs", "list")
     assert result.exit_code == 2
