@@ -364,7 +364,7 @@ def expected_sets(knob: Knob, value: Any) -> dict[str, Any]:
     out = {}
     for other, how in knob.deprecated.sets:
         if isinstance(how, tuple):
-            out.update({other: v for k, v in how if k == value})
+            out.update((other, v) for k, v in how if k == value)
         elif value:
             out[other] = how
     return out
