@@ -120,7 +120,7 @@ def _workers(args: argparse.Namespace) -> None:
     args.num_workers = 3
 
 
-REAL_HELPER_REJECTIONS: dict[str, tuple[str, Any]] = {
+REAL_CODE_REJECTIONS: dict[str, tuple[str, Any]] = {
     "scheduler_type": ("the real helper passes the real spelling (scheduler='Default'); the registry's values "
                        "are lower case", _lower_scheduler),
     "inference_batch_size": ("inference mode passes inference_batch_size=None; the registry's field is an int",
@@ -128,7 +128,8 @@ REAL_HELPER_REJECTIONS: dict[str, tuple[str, Any]] = {
     "persistent_workers needs num_workers > 0": ("the real default --num-workers 0 breaks the registry's rule "
                                                  "(persistent_workers and prefetch_factor default on)", _workers),
 }
-"""What stops the real helper from building the generated class -> (why, the args change that gets past it)."""
+"""What stops the real code (the helper, train.main) from building the generated class -> (why, the args
+change that gets the helper past it)."""
 
 
 # -- reading the snapshot -------------------------------------------------------------------
@@ -592,15 +593,15 @@ def test_the_real_helper_builds_the_generated_class() -> None:
         parser, required = real.parser(), real.required_argv()
         for argv in [[], ["--quiet"], ["--device", "cuda"], ["--accelerator", "cpu"]]:
             args = parser.parse_args(required + argv)
-            for _ in REAL_HELPER_REJECTIONS:
+            for _ in REAL_CODE_REJECTIONS:
                 try:
                     ours = real_build(args, real.mode, GEN)
                     break
                 except ValueError as exc:
-                    reason = next((r for r in REAL_HELPER_REJECTIONS if r in str(exc)), None)
+                    reason = next((r for r in REAL_CODE_REJECTIONS if r in str(exc)), None)
                     assert reason is not None, exc
                     hit.add(reason)
-                    REAL_HELPER_REJECTIONS[reason][1](args)
+                    REAL_CODE_REJECTIONS[reason][1](args)
             else:
                 ours = real_build(args, real.mode, GEN)
             theirs = real_build(args, real.mode)
@@ -609,7 +610,29 @@ def test_the_real_helper_builds_the_generated_class() -> None:
                 if k in KNOWN_SPELLINGS:
                     t = KNOWN_SPELLINGS[k][0](t)
                 assert getattr(ours, k) == t, (real.name, argv, k)
-    assert hit == set(REAL_HELPER_REJECTIONS)
+    assert hit == set(REAL_CODE_REJECTIONS)
+
+
+def test_every_literal_construction_in_ptycho_torch_builds_the_generated_class() -> None:
+    """`PyTorchExecutionConfig(accelerator='cpu', num_workers=0, ...)` calls with literal keywords
+    (the helper's non-literal ones are tested above): accepted, or refused for a documented reason."""
+    calls = []
+    for path in sorted((SNAPSHOT / "ptycho_torch").rglob("*.py")):
+        try:
+            tree = ast.parse(path.read_text(encoding="utf-8", errors="replace"))
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == REAL_CLASS \
+                    and not node.args and all(isinstance(k.value, ast.Constant) and k.arg for k in node.keywords):
+                calls.append((f"{path.relative_to(SNAPSHOT)}:{node.lineno}",
+                              {k.arg: k.value.value for k in node.keywords}))  # type: ignore[attr-defined]
+    assert calls
+    for where, kwargs in calls:
+        try:
+            GEN(**kwargs)
+        except ValueError as exc:
+            assert any(reason in str(exc) for reason in REAL_CODE_REJECTIONS), (where, exc)
 
 
 # -- the TF bridge ---------------------------------------------------------------------------
