@@ -231,7 +231,6 @@ class Store:
         self.defer = defer
         self.pending: dict[tuple[str, str], bytes] = {}
         self.broken = False
-        self.rejected: list[str] = []  # entries that existed but failed the check (for tests)
 
     def __bool__(self) -> bool:
         return self.folder is not None
@@ -252,10 +251,7 @@ class Store:
         blob = _read_regular(self.path(kind, name), MAX_ENTRY_BYTES)
         if blob is None:
             return None
-        payload = unseal(key, kind, name, blob)
-        if payload is None:
-            self.rejected.append(name)
-        return payload
+        return unseal(key, kind, name, blob)  # None: planted, copied, cut short or corrupt
 
     def put(self, kind: str, name: str, payload: bytes) -> None:
         if self.folder is None or self.broken:
@@ -338,8 +334,8 @@ def code_stamp(folders: Iterable[Path], suffixes: tuple[str, ...] = (".py",)) ->
 
 class FactsCache:
     """The audit's facts by file content hash: one entry per (tool version, registry,
-    watched names, shape of the fact classes). Plain data, authenticated; any problem with
-    the entry is a miss."""
+    watched names, shape of the fact classes, scanner code). Plain data, authenticated; any
+    problem with the entry is a miss."""
 
     def __init__(self, folder: Path | None, namespace: str) -> None:
         from ptycho_knobs.audit import findings
@@ -347,7 +343,8 @@ class FactsCache:
 
         self.codec = Codec((findings,))
         self.store = Store(folder)
-        self.name = f"{namespace}-{self.codec.stamp[:12]}"
+        # The scanner's code is in the key too: an edited checkout does not reuse old facts.
+        self.name = digest(namespace, self.codec.stamp, code_stamp((PACKAGE / "audit",)))[:32]
         self.data: dict[str, Any] = {}
         self.dirty = False
         payload = self.store.get("audit", self.name)
