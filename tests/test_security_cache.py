@@ -222,8 +222,10 @@ def test_crafted_template_bytecode_never_runs(tmp_path: Path, env: dict[str, str
     marker = tmp_path / "PWNED"
     assert run(tmp_path, "generate", env=env).returncode == 0
     assert run(tmp_path, "generate", "--check", "--cache-dir", "cache", env=env).returncode == 0
-    bcc = jinja2.BytecodeCache()
-    sources = {bcc.get_cache_key(t.name, str(t)): t.read_text() for t in (ROOT / "templates").glob("*.j2")}
+    from ptycho_knobs.codegen.environment import TEMPLATE_DIR
+
+    bcc = jinja2.BytecodeCache()  # jinja's key: the template name and the file it was loaded from
+    sources = {bcc.get_cache_key(t.name, str(t)): t.read_text() for t in TEMPLATE_DIR.glob("*.j2")}
     assert {entry_name(p)[1] for p in (tmp_path / "cache").glob("jinja-*.pkc")} == set(sources)
     code = compile(f"import os\nos.mkdir({str(marker)!r})\n", "<payload>", "exec")
     tag = f"{sys.implementation.cache_tag}|jinja2 {jinja2.__version__}"
@@ -285,7 +287,9 @@ def test_the_old_truncated_jinja_cache_is_not_read(tmp_path: Path, env: dict[str
     old = tmp_path / ".ptycho_knobs_cache" / "jinja"
     old.mkdir(parents=True)
     env_cache = {**env, "PTYCHO_KNOBS_CACHE_DIR": str(old)}
-    for template in (ROOT / "templates").glob("*.j2"):
+    from ptycho_knobs.codegen.environment import TEMPLATE_DIR
+
+    for template in TEMPLATE_DIR.glob("*.j2"):
         key = jinja2.BytecodeCache().get_cache_key(template.name, str(template))
         (old / f"__jinja2_{key}.cache").write_bytes(jinja2.bccache.bc_magic + b"\x80")
         (old / f"jinja-{key}.pkc").write_bytes(cache_module.FORMAT)
