@@ -26,7 +26,7 @@ from ptycho_knobs import cache as cache_module
 HERE = Path(__file__).parent
 ROOT = HERE.parent
 FIXTURE = HERE / "fixtures" / "audit_project"
-FINDINGS = "Found 41 findings"
+FINDINGS = "Found 42 findings"  # the fixture tree, audited without --tf-config (see audit_expected/)
 
 
 class Payload:
@@ -401,14 +401,22 @@ def _all_kinds_of_facts():
               {(1, 2): f.NOT_LITERAL}, 1j, ...]
     args = tuple(f.Arg(f"k{i}", v, span, "positional" if i % 2 else "keyword") for i, v in enumerate(values))
     call = f.CallFact("Trainer", "L.Trainer", span, args, (span, f.Span(9, 1, 9)), "Trainer(...)")
+    where = f.Range(3, 7, 4, 9)
     return f.FileFacts(
         calls=(call, call),  # the same object twice: a reference, decoded as one object
-        fields=(f.FieldFact("C", "a", f.NOT_LITERAL, True, span, "a: int = x", ref=True),),
-        flags=(f.FlagFact(("--x", "-x"), "x", 3, True, span, "p.add_argument('--x')"),),
-        envs=(f.EnvFact("RANK", "0", True, span, "os.environ.get('RANK', '0')"),),
         suppressions=(f.Suppression(1, 1, ()), f.Suppression(2, 5, ("PK001",))),
         problem=("PK900", "msg", 1, 2),
         lines=12,
+        stmts=(f.Stmt("field", "a", "C", f.NOT_LITERAL, span, where, choices=("x", None), bound=("<", 0)),
+               f.Stmt("flag", "x", "--x,-x", 3, span, detail="help", detail_at=where)),
+        defs=(f.DefFact("def", "C.f", span, params=(("a", 1, "int", True), ("b", f.NOT_LITERAL, "", False)),
+                        flows=(("a", "Trainer", "#0"),), locals=(("c", "C", 4),)),),
+        sites=(f.CallSite("f", "m.f", span, args, (("#0", "x"),), False, "C.g", "f(x)"),),
+        loads=frozenset({("a", "self"), ("b", "")}),
+        strings=frozenset({"a"}),
+        imports=(".m", "os"),
+        aliases=(("L", "lightning"),),
+        entry=True,
     )
 
 
@@ -423,7 +431,7 @@ def test_the_facts_codec_round_trips_every_kind_of_value() -> None:
     back = codec.loads(codec.dumps({"k": facts, "nan": findings.Arg("n", float("nan"), findings.Span(1, 1, 1))}))
     assert back["k"] == facts
     assert back["k"].calls[0] is back["k"].calls[1]
-    assert back["k"].fields[0].value is findings.NOT_LITERAL and not back["k"].calls[0].args[16].literal
+    assert back["k"].stmts[0].value is findings.NOT_LITERAL and not back["k"].calls[0].args[16].literal
     assert math.isnan(back["nan"].value)
     kinds = [type(a.value) for a in back["k"].calls[0].args]
     assert kinds == [type(a.value) for a in facts.calls[0].args]  # tuples stay tuples, lists lists, sets sets
