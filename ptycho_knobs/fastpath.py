@@ -32,7 +32,7 @@ import sys
 from pathlib import Path
 
 from ptycho_knobs import __version__
-from ptycho_knobs.audit.files import Entry, cache_folder, on_finished, prefetch, prefetched, read, walk
+from ptycho_knobs.audit.files import Entry, cache_folder, noted_inputs, on_finished, prefetch, prefetched, read, walk
 from ptycho_knobs.cache import Store, code_stamp
 from ptycho_knobs.errors import UsageError
 from ptycho_knobs.locate import registry_path
@@ -89,7 +89,8 @@ def remember(out: str, err: str, code: int) -> None:
     if not same:
         _debug("not stored (inputs changed during the run)")
         return
-    Store(folder).put(KIND, key, marshal.dumps((out, err, code)))  # a read-only place: one warning
+    extras = noted_inputs()  # files read beyond the walk: the replay checks them again
+    Store(folder).put(KIND, key, marshal.dumps((out, err, code, extras)))  # a read-only place: one warning
 
 
 def parse(argv: list[str]) -> dict[str, object] | None:
@@ -196,12 +197,20 @@ def _load(file: Path) -> tuple[str, str, int] | None:
     if payload is None:
         return None  # absent, planted, corrupt or from another version: a miss
     try:
-        out, err, code = marshal.loads(payload)
+        out, err, code, extras = marshal.loads(payload)
     except (EOFError, ValueError, TypeError):
         return None
-    if type(out) is str and type(err) is str and type(code) is int and code in (0, 1):
-        return out, err, code
-    return None
+    if not (type(out) is str and type(err) is str and type(code) is int and code in (0, 1)
+            and type(extras) is list):
+        return None
+    for path, digest in extras:  # registered files outside the walk, the spec: still the same bytes?
+        try:
+            with open(path, "rb") as fh:
+                if hashlib.sha256(fh.read()).hexdigest() != digest:
+                    return None
+        except (OSError, TypeError):
+            return None
+    return out, err, code
 
 
 def _debug(message: str) -> None:

@@ -21,6 +21,7 @@ from ptycho_knobs.audit.callees import WatchSet, watch_set
 from ptycho_knobs.audit.files import (  # shared with the fast path
     Entry,
     default_cache_dir,
+    note_input,
     read,
     walk_and_read,
 )
@@ -167,6 +168,7 @@ def outside_entries(registry: Registry, roots: list[Path], entries: list[Entry])
                     seen.add(real)
                     entry = Entry(path, _display_other(path))
                     read(entry)
+                    note_input(path, entry.data or b"")
                     out.append(entry)
                 break
     return out, anchors
@@ -180,7 +182,9 @@ def read_spec(registry: Registry, anchors: tuple[Path, ...]) -> tuple[str, list[
         path = Path(os.path.normpath(anchor / registry.spec.file))
         if path.is_file():
             try:
-                text = path.read_text(encoding="utf-8")
+                data = path.read_bytes()
+                note_input(path, data)
+                text = data.decode("utf-8")
             except (OSError, UnicodeDecodeError):
                 return None
             return _display_other(path), parse_spec(text)

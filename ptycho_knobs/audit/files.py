@@ -137,6 +137,21 @@ def cache_folder(paths: Iterable[str], cache_dir: Path | None) -> Path | None:
 _finished: list[Callable[[str, str, int], None]] = []
 
 
+_inputs: dict[str, str] = {}  # files read beyond the audited paths (registered sources, spec) -> sha256
+
+
+def note_input(path: Path, data: bytes) -> None:
+    """Record a file the audit read beyond the walked paths (a registered source outside them,
+    the spec), so a stored run is replayed only while those bytes are unchanged too."""
+    import hashlib
+
+    _inputs[os.path.abspath(path)] = hashlib.sha256(data).hexdigest()
+
+
+def noted_inputs() -> list[tuple[str, str]]:
+    return sorted(_inputs.items())
+
+
 def on_finished(hook: Callable[[str, str, int], None]) -> None:
     """Call `hook(stdout, stderr, exit code)` when the audit command has its output (the fast
     path stores the run this way; the audit command does not import the fast path)."""
