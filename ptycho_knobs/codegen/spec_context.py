@@ -51,12 +51,45 @@ SPEC_CATEGORY_TITLES = {
 _BREAKS = re.compile(r"\r\n|[\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
 
 
+def _inline_parts(text: str) -> list[tuple[bool, str]]:
+    """`text` as (is a code span, piece): backtick runs closed by an equal run are code spans
+    (CommonMark's rule); every other piece is plain text, stray backticks included."""
+    out: list[tuple[bool, str]] = []
+    plain_start = i = 0
+    while i < len(text):
+        if text[i] != "`":
+            i += 1
+            continue
+        j = i
+        while j < len(text) and text[j] == "`":
+            j += 1
+        close = next((m.start() for m in re.finditer(r"`+", text[j:]) if len(m.group()) == j - i), None)
+        if close is None:
+            i = j  # a stray run: plain text
+            continue
+        end = j + close + (j - i)
+        out.append((False, text[plain_start:i]))
+        out.append((True, text[i:end]))
+        plain_start = i = end
+    out.append((False, text[plain_start:]))
+    return [(code, piece) for code, piece in out if piece]
+
+
 def md_text(value: Any) -> str:
-    """A value as inline markdown text on one line (a bullet, a list item): every run of
-    whitespace, line breaks included, becomes one space, and backslashes are doubled, so the
-    text can neither end the line nor escape what follows it."""
-    text = "" if value is None else str(value)
-    return " ".join(text.split()).replace("\\", "\\\\")
+    """A registry string as inline markdown on one line (a bullet, a list item, a table cell).
+
+    Every run of whitespace, line breaks included, becomes one space, so the text cannot end
+    its line or start a block. Code spans the string writes (`seed`) stay code spans; outside
+    them backslashes are doubled and stray backticks escaped, so nothing in the string can
+    pair with the generated code spans around it."""
+    text = " ".join(("" if value is None else str(value)).split())
+    return "".join(piece if code else piece.replace("\\", "\\\\").replace("`", "\\`")
+                   for code, piece in _inline_parts(text))
+
+
+def md_cell(value: Any) -> str:
+    """`md_text` for a table cell: pipes escaped too (GFM reads `\\|` as `|`, in code spans as well)."""
+    return md_text(value).replace("|", "\\|")
 
 
 def md_code(value: Any, cell: bool = False) -> str:
@@ -67,10 +100,12 @@ def md_code(value: Any, cell: bool = False) -> str:
     would strip). `cell=True` escapes pipes for a table cell (GFM reads `\\|` as `|`, also in code).
     """
     text = _BREAKS.sub(" ", "" if value is None else str(value))
+    if not text:
+        return "` `"  # a code span cannot be empty: a blank one
     runs = [len(r) for r in re.findall(r"`+", text)]
     fence = "`" * (max(runs, default=0) + 1)
     pad = ""
-    if not text or text.startswith("`") or text.endswith("`") or (
+    if text.startswith("`") or text.endswith("`") or (
             text.startswith(" ") and text.endswith(" ") and text.strip()):
         pad = " "
     out = f"{fence}{pad}{text}{pad}{fence}"
@@ -85,7 +120,7 @@ def spec_environment() -> jinja2.Environment:
     """
     base = environment()
     env = base.overlay()
-    env.filters = {**base.filters, "md_text": md_text, "md_code": md_code}
+    env.filters = {**base.filters, "md_text": md_text, "md_cell": md_cell, "md_code": md_code}
     return env
 
 
