@@ -69,6 +69,9 @@ def run_generate(
     rendered, skipped = render_all(registry)
     the_plan = plan(rendered, out, skipped)
     outputs = the_plan.outputs
+    env = spec_environment()
+    for name in SPEC_TEMPLATES:  # compiled every run, so a broken spec template fails any --check
+        env.get_template(name)
     spec = None if no_spec else spec_output(registry, rendered, spec_file, insert_section)
     if spec is not None:
         outputs = (*outputs, spec)
@@ -117,9 +120,6 @@ def run_generate(
 def spec_output(registry: Registry, rendered: tuple[Rendered, ...], spec_file: Path | None,
                 insert_section: bool) -> Output | None:
     """The spec as it should be (or None: no spec), before anything is written."""
-    env = spec_environment()
-    for name in SPEC_TEMPLATES:  # compiled every run, so a broken spec template fails any --check
-        env.get_template(name)
     if registry.spec is not None:
         path = spec_file if spec_file is not None else registry.path.parent / registry.spec.file
         if spec_file is None and not path.is_file():
