@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 if TYPE_CHECKING:  # registry pulls in YAML; `--help` must not pay for it
+    from ptycho_knobs.locate import Located
     from ptycho_knobs.registry import Registry
 
 
@@ -18,11 +19,29 @@ class AppContext:
 
     registry_option: Path | None
     _registry: Registry | None = field(default=None, repr=False)
+    _located: Located | None = field(default=None, repr=False)
+    _announced: bool = field(default=False, repr=False)
 
-    def registry_path(self) -> Path:
-        from ptycho_knobs.locate import registry_path
+    def located(self) -> Located:
+        """Which registry this command uses, and whether it is the bundled one; says nothing."""
+        if self._located is None:
+            from ptycho_knobs.locate import locate_registry
 
-        return registry_path(self.registry_option)
+            self._located = locate_registry(self.registry_option)
+        return self._located
+
+    def registry_path(self, *, announce: bool = True) -> Path:
+        """The registry file. The first time, when it is the bundled fallback (no registry here
+        or above), says so in one line on stderr; `announce=False`: the caller says it itself."""
+        located = self.located()
+        if not self._announced:
+            self._announced = True
+            from ptycho_knobs.locate import fallback_notice
+
+            notice = fallback_notice(located) if announce else None
+            if notice:
+                click.echo(notice, err=True)
+        return located.path
 
     def registry(self) -> Registry:
         if self._registry is None:

@@ -318,6 +318,7 @@ class Knob:
     cli_aliases: tuple[CliAlias, ...] = ()
     deprecated: Deprecation | None = None
     clis: tuple[tuple[str, str], ...] = ()  # (a registry `clis` name, the flag spelling that CLI uses)
+    role: str = ""  # "train" or "eval": the calls it applies to (a training loader, an eval loader)
 
     @property
     def settable(self) -> bool:

@@ -67,7 +67,7 @@ _TOP_FIELDS = {"schema_version", "output_dir", "callees", "knobs", "configs", "c
 _KNOB_FIELDS = {
     "name", "category", "type", "default", "purpose", "home", "catalog_name", "aliases",
     "parity_notes", "home_note", "sources", "tf", "target", "constraints", "rules", "cli",
-    "beyond_catalog", "absent", "field_aliases", "cli_aliases", "deprecated", "clis",
+    "beyond_catalog", "absent", "field_aliases", "cli_aliases", "deprecated", "clis", "role",
 }
 _KNOB_REQUIRED = ("name", "category", "type", "default", "purpose", "home")
 _SOURCE_FIELDS = {"file", "line", "keyword", "invert", "note", *SOURCE_KINDS}
@@ -364,6 +364,7 @@ class _Loader:
             beyond_catalog=beyond,
             position=Position(node.line, node.col),
             absent=(self.scalar(e, "absent", str, what) or "").strip(),
+            role=self.role(e.get("role"), what),
             field_aliases=self.field_aliases(e.get("field_aliases"), ktype, what),
             cli_aliases=self.cli_aliases(e.get("cli_aliases"), ktype, what),
             clis=(),  # filled in below, once the flags are known
@@ -372,6 +373,15 @@ class _Loader:
         clis = tuple((name, flag or knob.cli_flag) for name, flag in self.knob_clis(e.get("clis"), what, flags))
         object.__setattr__(knob, "clis", clis)
         return knob
+
+    def role(self, entry: Entry | None, what: str) -> str:
+        if entry is None or entry.node.value is None:
+            return ""
+        if entry.node.value not in ("train", "eval"):
+            raise self.fail(entry.node, f"{what}: role must be train or eval, not {entry.node.value!r}",
+                            "train: the knob applies to training calls only (a training loader); eval: to "
+                            "validation, test, prediction and inference calls only")
+        return entry.node.value
 
     def field_aliases(self, entry: Entry | None, ktype: Any, what: str) -> tuple[FieldAlias, ...]:
         if entry is None or entry.node.value is None:

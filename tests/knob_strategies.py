@@ -79,3 +79,46 @@ def invalid_values(knob: Knob) -> st.SearchStrategy[Any]:
     else:
         options.append(st.sampled_from([1, 2.5, False]))
     return st.one_of(options)
+
+
+def cli_text(value: Any) -> str:
+    """How the generated CLI reads `value` back: `none`, `true`, repr of floats."""
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def _same(a: Any, b: Any) -> bool:
+    return type(a) is type(b) and a == b
+
+
+def argv_for(knob: Knob, value: Any) -> st.SearchStrategy[list[str]]:
+    """Command-line arguments that set `knob` to `value`, through any of its spellings: its own
+    flag (`--no-` form for False bools) and each cli alias that can express the value."""
+    flag = knob.cli_flag
+    options: list[list[str]] = []
+    if str(knob.type) == "bool":
+        options.append([flag] if value else ["--no-" + flag[2:]])
+        for alias in knob.cli_aliases:
+            if alias.values:
+                keys = [k for k, v in alias.values if _same(v, value)]
+                options += [[alias.flag, str(k)] for k in keys] or [[alias.flag, cli_text(value)]]
+            elif alias.negative != bool(value):
+                options.append([alias.flag])
+        return st.sampled_from(options)
+    text = cli_text(value)
+    options.append([f"{flag}={text}"])
+    for alias in knob.cli_aliases:
+        if alias.negative:
+            continue
+        if not alias.values:
+            options.append([f"{alias.flag}={text}"])
+            continue
+        keys = [str(k) for k, v in alias.values if _same(v, value)]
+        if keys:
+            options += [[alias.flag, k] for k in keys]
+        elif text not in {str(k) for k, _ in alias.values}:
+            options.append([f"{alias.flag}={text}"])  # not one of the alias's own words: the knob's spelling
+    return st.sampled_from(options)

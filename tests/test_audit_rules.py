@@ -57,7 +57,7 @@ def _scan(code: str, registry_text: str | None = None):
         path.write_text(registry_text or EXAMPLE_REGISTRY)
         registry = load_registry(path)
     watch = watch_set(registry).with_subclasses([code.encode()])
-    return scan_source(code.encode(), watch, needs_for(registry)[0])
+    return scan_source(code.encode(), watch, needs_for(registry))
 
 
 @pytest.mark.parametrize("code", [

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
+import inspect
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from knob_strategies import invalid_values, valid_values
+from knob_strategies import argv_for, invalid_values, valid_values
 from ptycho_knobs.generated import cli, config_bridge, execution_config
 
 from ptycho_knobs.ktypes import Home, Knob, TfMappingKind
@@ -89,9 +92,15 @@ def test_valid_values_build_and_round_trip_through_argv(home: Home, data: st.Dat
         assert getattr(config, name) == value
     parser = cli.add_knob_arguments(argparse.ArgumentParser(), [home.value])
     args = parser.parse_args(to_argv(REGISTRY.by_home(home), config))
-    assert cli.config_from_args(args, home.value) == config
-    if home is Home.EXECUTION:
-        assert cli.execution_config_from_args(args) == config
+    with warnings.catch_warnings():
+        # Every knob is given, so deprecated ones warn but change nothing: explicit flags win.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        assert cli.config_from_args(args, home.value) == config
+        if home is Home.EXECUTION:
+            assert cli.execution_config_from_args(args) == config
+    # The same values through any of each knob's spellings (cli aliases: the real CLIs' flags).
+    argv = [arg for knob in REGISTRY.by_home(home) for arg in data.draw(argv_for(knob, getattr(config, knob.name)))]
+    assert cli.explicit_knob_values(parser.parse_args(argv)) == values
 
 
 def to_argv(knobs: tuple[Knob, ...], config: Any) -> list[str]:
@@ -169,9 +178,20 @@ def test_bad_flag_values_are_usage_errors(capsys: pytest.CaptureFixture[str]) ->
 # -- TF bridge ----------------------------------------------------------------------------
 
 CARRIED = [k for k in REGISTRY.settable() if k.tf is not None and k.tf.mapping is not TfMappingKind.COMPUTED]
+
+
+def tf_value(knob: Knob, value: Any) -> Any:
+    """A PyTorch-side knob value as the TF config holds it (inverted bools, pathlib paths)."""
+    assert knob.tf is not None
+    if knob.tf.mapping is TfMappingKind.INVERTED:
+        return not value
+    return Path(value) if str(knob.type) == "path" and value is not None else value
+
+
 TfStandIn = dataclasses.make_dataclass(
     "TrainingConfig",
-    [(k.tf.attr, Any, dataclasses.field(default=k.tf.default)) for k in CARRIED if k.tf is not None]
+    [(k.tf.attr, Any, dataclasses.field(default=tf_value(k, k.tf.default) if str(k.type) == "path" else k.tf.default))
+     for k in CARRIED if k.tf is not None]
     + [("unrelated", int, dataclasses.field(default=7))],
     frozen=True,
 )
@@ -186,8 +206,7 @@ def test_tf_to_pytorch_to_tf_returns_the_input(data: st.DataObject) -> None:
     values = {}
     for k in CARRIED:
         assert k.tf is not None
-        value = data.draw(valid_values(k))
-        values[k.tf.attr] = (not value) if k.tf.mapping is TfMappingKind.INVERTED else value
+        values[k.tf.attr] = tf_value(k, data.draw(valid_values(k)))
     tf = TfStandIn(**values)
     configs = [fn(tf) for fn in BRIDGES.values()]
     assert config_bridge.to_tf_training_fields(*configs) == values
@@ -216,7 +235,232 @@ def test_tf_none_for_a_non_optional_knob_keeps_the_pytorch_default() -> None:
     @dataclasses.dataclass(frozen=True)
     class Tf:
         subsample_seed: int | None = None
-        strategy: str | None = None
 
     assert config_bridge.to_training_knobs(Tf()).subsample_seed == REGISTRY.get("subsample_seed").default
-    assert config_bridge.to_pytorch_execution_config(Tf(strategy=None)).strategy is None  # Optional: carried
+
+
+def test_path_knobs_are_pathlib_paths_on_the_tf_side() -> None:
+    @dataclasses.dataclass(frozen=True)
+    class Tf:
+        output_dir: Path = Path("training_outputs")
+
+    training = config_bridge.to_training_knobs(Tf(Path("runs/a")))
+    assert training.output_dir == "runs/a" and isinstance(training.output_dir, str)
+    assert config_bridge.to_tf_training_fields(training)["output_dir"] == Path("runs/a")
+    assert config_bridge.update_tf_config(Tf(), training) == Tf(Path("runs/a"))
+    assert config_bridge.to_training_knobs(Tf("plain/str")).output_dir == "plain/str"  # str is accepted too
+
+
+# -- field aliases ------------------------------------------------------------------------
+
+ALIASED = [(k, a) for k in REGISTRY.settable() for a in k.field_aliases]
+
+
+def test_field_aliases_are_declared_per_class_and_are_not_fields() -> None:
+    assert ALIASED, "the registry declares field aliases (enable_progress_bar, accum_steps, scheduler)"
+    for home in HOMES:
+        cls = execution_config.HOME_CLASSES[home.value]
+        expected = {a.name: (k.name, a.invert) for k, a in ALIASED if k.home is home}
+        assert getattr(cls, "FIELD_ALIASES", {}) == expected
+        names = {f.name for f in dataclasses.fields(cls)}
+        assert not names & set(expected)  # asdict() stays one key per knob
+        assert set(dataclasses.asdict(cls())) == names
+        params = inspect.signature(cls).parameters
+        for alias in expected:
+            assert params[alias].kind is inspect.Parameter.KEYWORD_ONLY
+            assert isinstance(inspect.getattr_static(cls, alias), property)
+
+
+@pytest.mark.parametrize(("knob", "alias"), ALIASED, ids=lambda x: getattr(x, "name", ""))
+@SETTINGS
+@given(data=st.data())
+def test_a_field_alias_reads_and_sets_its_field(knob: Knob, alias: Any, data: st.DataObject) -> None:
+    cls = execution_config.HOME_CLASSES[knob.home.value]
+    values = data.draw(home_values(knob.home))
+    value = values.pop(knob.name)
+    through_alias = (not value) if alias.invert else value
+    config = cls(**values, **{alias.name: through_alias})
+    assert config == cls(**values, **{knob.name: value})
+    assert getattr(config, alias.name) == through_alias and getattr(config, knob.name) == value
+    # replace() of the generated module and copy.replace's hook take aliases; dataclasses.replace cannot
+    flipped = (not through_alias) if alias.invert else through_alias
+    assert execution_config.replace(config, **{alias.name: flipped}) == dataclasses.replace(
+        config, **{knob.name: (not flipped) if alias.invert else flipped})
+    assert config.__replace__(**{alias.name: through_alias}) == config
+    with pytest.raises(TypeError, match=rf"got both '{knob.name}' and its alias '{alias.name}'.*replace\(\)"):
+        dataclasses.replace(config, **{alias.name: through_alias})
+    with pytest.raises(TypeError, match="got both"):
+        cls(**values, **{knob.name: value, alias.name: through_alias})
+    with pytest.raises(TypeError, match="got both"):
+        execution_config.replace(config, **{knob.name: value, alias.name: through_alias})
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        setattr(config, alias.name, through_alias)
+
+
+def test_a_field_given_positionally_and_by_alias_is_a_type_error() -> None:
+    cls = execution_config.PyTorchExecutionConfig
+    first = dataclasses.fields(cls)[0].name
+    aliases = {field: alias for alias, (field, _) in cls.FIELD_ALIASES.items()}
+    order = [f.name for f in dataclasses.fields(cls)]
+    field = next(f for f in order if f in aliases)
+    position = order.index(field)
+    args = [getattr(cls(), name) for name in order[:position + 1]]
+    with pytest.raises(TypeError, match=f"got both '{field}'"):
+        cls(*args, **{aliases[field]: getattr(cls(), aliases[field])})
+    assert cls(getattr(cls(), first)) == cls()
+
+
+def test_an_inverted_alias_takes_only_bools() -> None:
+    cls = execution_config.PyTorchExecutionConfig
+    inverted = [a for a, (_, invert) in cls.FIELD_ALIASES.items() if invert]
+    assert inverted
+    for alias in inverted:
+        with pytest.raises(ValueError, match=rf"^PyTorchExecutionConfig\.{alias}: must be a bool, got 1"):
+            cls(**{alias: 1})
+
+
+def test_copy_replace_takes_aliases_where_python_has_it() -> None:
+    config = execution_config.PyTorchExecutionConfig()
+    if not hasattr(copy, "replace"):
+        pytest.skip("copy.replace() is new in Python 3.13; __replace__ is tested directly above")
+    assert copy.replace(config, enable_progress_bar=False).quiet is True
+
+
+# -- CLI spellings and deprecated knobs ---------------------------------------------------
+
+
+def test_flag_tables_follow_the_registry() -> None:
+    expected: dict[str, str] = {}
+    for knob in REGISTRY.settable():
+        expected[knob.cli_flag] = knob.name
+        if str(knob.type) == "bool":
+            expected["--no-" + knob.cli_flag[2:]] = knob.name
+        expected.update({a.flag: knob.name for a in knob.cli_aliases})
+    assert cli.FLAG_KNOBS == expected
+    parser = cli.add_knob_arguments(argparse.ArgumentParser())
+    accepted = {s for action in parser._actions for s in action.option_strings} - {"-h", "--help"}
+    assert accepted == set(expected)
+    assert cli.CLI_KNOBS == {c.name: {k.name: flag for k in REGISTRY.settable() for n, flag in k.clis if n == c.name}
+                             for c in REGISTRY.clis}
+    assert set(cli.DEPRECATED) == {k.name for k in REGISTRY.settable() if k.deprecated}
+
+
+@pytest.mark.parametrize("name", [c.name for c in REGISTRY.clis])
+def test_add_cli_arguments_adds_exactly_that_clis_knobs(name: str) -> None:
+    parser = cli.add_cli_arguments(argparse.ArgumentParser(), name, suppress_defaults=True)
+    dests = {a.dest for a in parser._actions if a.option_strings and a.dest != "help"}
+    assert dests == set(cli.CLI_KNOBS[name])
+    for knob, flag in cli.CLI_KNOBS[name].items():
+        assert cli.FLAG_KNOBS[flag] == knob
+    with pytest.raises(ValueError, match="unknown cli"):
+        cli.add_cli_arguments(argparse.ArgumentParser(), "nowhere")
+
+
+DEPRECATED = [k for k in REGISTRY.settable() if k.deprecated is not None]
+
+
+def expected_sets(knob: Knob, value: Any) -> dict[str, Any]:
+    assert knob.deprecated is not None
+    out = {}
+    for other, how in knob.deprecated.sets:
+        if isinstance(how, tuple):
+            out.update((other, v) for k, v in how if k == value)
+        elif value:
+            out[other] = how
+    return out
+
+
+@pytest.mark.parametrize("knob", DEPRECATED, ids=lambda k: k.name)
+@SETTINGS
+@given(data=st.data())
+def test_a_deprecated_flag_warns_and_sets_what_it_stands_for_unless_given(knob: Knob, data: st.DataObject) -> None:
+    assert knob.deprecated is not None
+    value = data.draw(valid_values(knob))
+    targets = [REGISTRY.get(other) for other, _ in knob.deprecated.sets]
+    explicit = {t.name: data.draw(valid_values(t)) for t in targets if data.draw(st.booleans())}
+    argv = data.draw(argv_for(knob, value))
+    for name, other in explicit.items():
+        argv += data.draw(argv_for(REGISTRY.get(name), other))
+    args = cli.add_knob_arguments(argparse.ArgumentParser()).parse_args(argv)
+    assert cli.explicit_knob_values(args)[knob.name] == value  # as typed: the runtime applies it itself
+    sets = expected_sets(knob, value)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        values = cli.knob_values(args)
+    deprecations = [w for w in caught if issubclass(w.category, DeprecationWarning)]
+    if value == knob.default:
+        assert not deprecations and values[knob.name] == value
+        return
+    assert [str(w.message).split(";")[0].split(":")[0] for w in deprecations] == [
+        knob.deprecated.message.split(";")[0].split(":")[0]]
+    assert deprecations[0].filename == __file__  # attributed to the caller
+    for target in targets:
+        if target.name in explicit:
+            assert values[target.name] == explicit[target.name]
+        elif target.name in sets:
+            assert values[target.name] == sets[target.name]
+        else:
+            assert values[target.name] == target.default
+    kept = [t for t in explicit if t in sets and explicit[t] != sets[t]]
+    note = str(deprecations[0].message)[len(knob.deprecated.message):]
+    assert (" and ".join(kept) + " given explicitly" in note) if kept else note == ""
+
+
+def test_device_maps_to_the_accelerator_unless_the_accelerator_is_given() -> None:
+    parser = cli.add_knob_arguments(argparse.ArgumentParser())
+    with pytest.warns(DeprecationWarning, match="--device is deprecated"):
+        assert cli.execution_config_from_args(parser.parse_args(["--device", "cuda"])).accelerator == "gpu"
+    with pytest.warns(DeprecationWarning, match="accelerator given explicitly"):
+        config = cli.execution_config_from_args(parser.parse_args(["--device", "cuda", "--accelerator", "cpu"]))
+    assert config.accelerator == "cpu"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert cli.execution_config_from_args(parser.parse_args([])).accelerator == "auto"
+    # a namespace built by hand (no record of what was typed): off-default values count as given
+    hand = argparse.Namespace(device="cuda", accelerator="auto")
+    with pytest.warns(DeprecationWarning):
+        assert cli.execution_config_from_args(hand).accelerator == "gpu"
+
+
+def test_disable_mlflow_turns_logging_and_the_progress_bar_off() -> None:
+    parser = cli.add_knob_arguments(argparse.ArgumentParser())
+    with pytest.warns(DeprecationWarning, match="--disable_mlflow is deprecated"):
+        config = cli.execution_config_from_args(parser.parse_args(["--disable_mlflow"]))
+    assert (config.disable_mlflow, config.logger_backend, config.quiet, config.enable_progress_bar) == (
+        True, None, True, False)
+    # explicit wins; with 'mlflow' the registry's rule then rejects the contradiction
+    with pytest.warns(DeprecationWarning), pytest.raises(ValueError, match="contradicts disable_mlflow"):
+        cli.execution_config_from_args(parser.parse_args(["--disable_mlflow", "--logger", "mlflow"]))
+
+
+def test_real_spellings_mean_the_same_as_the_own_flags() -> None:
+    parser = cli.add_knob_arguments(argparse.ArgumentParser())
+    pairs = [
+        (["--quiet"], {"quiet": True}),
+        (["--logger", "none"], {"logger_backend": None}),
+        (["--logger", "csv"], {"logger_backend": "csv"}),
+        (["--scheduler", "Default"], {"scheduler_type": "default"}),
+        (["--scheduler", "MultiStage"], {"scheduler_type": "multistage"}),
+        (["--scheduler", "exponential"], {"scheduler_type": "exponential"}),
+        (["--disable-checkpointing"], {"enable_checkpointing": False}),
+        (["--accumulate-grad-batches", "4"], {"accum_grad_batches": 4}),
+        (["--max_epochs", "3", "--batch_size", "8", "--output_dir", "out"], {"epochs": 3, "batch_size": 8, "output_dir": "out"}),
+        (["--checkpoint-monitor", "train_loss"], {"checkpoint_monitor_metric": "train_loss"}),
+    ]
+    for argv, expected in pairs:
+        values = cli.explicit_knob_values(parser.parse_args(argv))
+        assert {k: values[k] for k in expected} == expected, argv
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--scheduler", "Weekly"])
+
+
+def test_only_given_flags_count_as_explicit(capsys: pytest.CaptureFixture[str]) -> None:
+    parser = cli.add_knob_arguments(argparse.ArgumentParser(), suppress_defaults=True)
+    args = parser.parse_args(["--logger", "none", "--disable-checkpointing"])
+    assert cli.explicit_knob_values(args) == {"logger_backend": None, "enable_checkpointing": False}
+    assert getattr(args, cli.GIVEN_ATTRIBUTE) == {"logger_backend", "enable_checkpointing"}
+    parser.print_help()
+    out = capsys.readouterr().out
+    assert "--enable-checkpointing, --no-enable-checkpointing, --disable-checkpointing" in out
+    assert "--scheduler {Default,Exponential,MultiStage,Adaptive}" in out
+    assert "[DEPRECATED]" in out

@@ -1,4 +1,4 @@
-"""`generate` against the real PtychoPINN spec (a snapshot, read from the shared folder, copied to tmp).
+"""`generate` against the real PtychoPINN spec (the snapshot named by PTYCHO_KNOBS_SNAPSHOT, copied to tmp).
 
 A project folder that mirrors PtychoPINN's layout: `knob_registry.yaml` (the repo's, with its
 `spec:` block enabled) beside `specs/ptychodus_api_spec.md`. Skipped where the snapshot is absent.

@@ -7,13 +7,15 @@ The shapes (of `specs/ptychodus_api_spec.md` in the real project):
 - §7.1/§7.2 flag tables: `| CLI Flag | Type | Default | Config Field | Description |`.
 
 The other spec tests import `parse_bullets`, `parse_table` and `code_spans` from here. The
-parser is checked against the real snapshot's original text (skipped where it is absent), so the
-generated text is known to come back through a reader of the real shapes.
+parser is checked against the real snapshot's original text (`PTYCHO_KNOBS_SNAPSHOT`, skipped
+where it is absent), so the generated text is known to come back through a reader of the real
+shapes.
 """
 
 from __future__ import annotations
 
 import ast
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,11 +34,12 @@ from ptycho_knobs.ktypes import Home, SpecSection
 from ptycho_knobs.registry import load_registry
 
 ROOT = Path(__file__).resolve().parents[1]
-REAL_PROJECT = Path("/work/shared/ptychopinn-aaa014e")
+# The PtychoPINN snapshot (GPL-3.0 test data): read in place, copied only to tmp, never edited.
+REAL_PROJECT = Path(os.environ.get("PTYCHO_KNOBS_SNAPSHOT", "/work/shared/ptychopinn-aaa014e"))
 REAL_SPEC = REAL_PROJECT / "specs" / "ptychodus_api_spec.md"
 needs_real_spec = pytest.mark.skipif(
     not REAL_SPEC.is_file(),
-    reason=f"the PtychoPINN snapshot ({REAL_SPEC}) is not on this machine; the real-spec tests need it",
+    reason=f"the PtychoPINN snapshot's spec is absent ({REAL_SPEC}); set PTYCHO_KNOBS_SNAPSHOT to a checkout of it",
 )
 
 _CATEGORY = re.compile(r"^(\d+)\. \*\*(.+):\*\*$")

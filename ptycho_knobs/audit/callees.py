@@ -129,6 +129,7 @@ class ImportMap:
     def __init__(self, tree: ast.Module | None = None, package: str = "") -> None:
         self.names: dict[str, str] = {}
         self.star: str | None = None  # the module of the last `from M import *`
+        self.modules: list[str] = []  # every module (or module.name) imported, relative ones with dots
         if tree is not None:
             for node in ast.walk(tree):
                 if isinstance(node, (ast.Import, ast.ImportFrom)):
@@ -139,6 +140,7 @@ class ImportMap:
 
         The scanner calls this from its own single walk, in `ast.walk` order."""
         if isinstance(node, ast.Import):
+            self.modules.extend(alias.name for alias in node.names)
             for alias in node.names:
                 if alias.asname:
                     self.names[alias.asname] = alias.name
@@ -149,6 +151,9 @@ class ImportMap:
             module = node.module or ""
             if node.level:
                 module = ("." * node.level) + module
+            self.modules.append(module)
+            self.modules.extend(f"{module}.{a.name}" if module and not module.endswith(".") else f"{module}{a.name}"
+                                for a in node.names if a.name != "*")
             for alias in node.names:
                 if alias.name == "*":
                     self.star = module

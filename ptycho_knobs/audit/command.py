@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from ptycho_knobs.locate import Located
 
 # The values of `findings.OutputFormat`, spelled out so that importing this module (which
 # every CLI start does) does not import the findings module; a test keeps them in step.
@@ -33,8 +37,25 @@ Exit codes: 0 clean, 1 findings, 2 usage error, unreadable registry/path or inte
 """
 
 
+#: Left out with the bundled registry (unless --select names them): they report on the
+#: registry's own `sources:`, which are PtychoPINN's files, not the audited tree's.
+BUNDLED_LEAVES_OUT = ("PK003", "PK004")
+
+
 def _codes(values: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(c.strip().upper() for v in values for c in v.split(",") if c.strip())
+
+
+def _bundled_notice(located: Located, left_out: tuple[str, ...]) -> str | None:
+    """The one stderr line (before the summary) when the bundled registry is in use."""
+    from ptycho_knobs.locate import fallback_notice
+
+    extra = f", leaving out {'/'.join(left_out)} (findings about PtychoPINN's own sources)" if left_out else ""
+    if located.fallback:
+        return fallback_notice(located, extra)
+    if located.bundled and left_out:
+        return f"ptycho-knobs: {located.path} is the bundled PtychoPINN registry{extra}"
+    return None
 
 
 @click.command(epilog=EPILOG)
@@ -83,9 +104,16 @@ def audit(paths: tuple[str, ...], fmt: str, select: tuple[str, ...], ignore: tup
     missing = [p for p in paths if not Path(p).exists() and not Path(p).is_symlink()]
     if missing:
         raise UsageError(f"{missing[0]}: no such file or directory")
+    located = ctx.located()
+    if located.bundled and fix_locations:
+        raise UsageError(f"--fix-locations rewrites the registry, and {located.path} is the bundled "
+                         "PtychoPINN one; run 'ptycho-knobs init' to start your own")
+    # PK003/PK004 check the registry's own sources (PtychoPINN's): noise on anyone else's tree.
+    left_out = tuple(c for c in BUNDLED_LEAVES_OUT if c not in _codes(select)) if located.bundled else ()
+    notice = _bundled_notice(located, left_out)
     cache_folder = None if no_cache else audit_cache_folder(paths, cache_dir)
-    registry = cached_registry(ctx.registry_path(), cache_folder)
-    options = Options(select=_codes(select), ignore=_codes(ignore), tf_config=tf_config, jobs=jobs,
+    registry = cached_registry(ctx.registry_path(announce=False), cache_folder)
+    options = Options(select=_codes(select), ignore=_codes(ignore) + left_out, tf_config=tf_config, jobs=jobs,
                       cache=not no_cache, cache_dir=cache_dir)
     result = run_audit(list(paths), registry, options)
     findings = result.findings
@@ -118,7 +146,7 @@ def audit(paths: tuple[str, ...], fmt: str, select: tuple[str, ...], ignore: tup
         result.stats.baselined = before - len(findings)
 
     out = report.render(findings, OutputFormat(fmt), result.rules)
-    err = report.summary(findings, result.stats) + "\n"
+    err = (notice + "\n" if notice else "") + report.summary(findings, result.stats) + "\n"
     code = 2 if result.internal_error else 1 if findings and not exit_zero else 0
     click.echo(out, nl=False)
     click.echo(err, nl=False, err=True)

@@ -20,11 +20,17 @@ from pathlib import Path, PurePath
 from ptycho_knobs import __version__
 from ptycho_knobs.atomic import atomic_open
 from ptycho_knobs.audit.callees import WatchSet, watch_set
-from ptycho_knobs.audit.files import Entry, default_cache_dir, walk_and_read  # shared with the fast path
+from ptycho_knobs.audit.files import (  # shared with the fast path
+    Entry,
+    default_cache_dir,
+    read,
+    walk_and_read,
+)
 from ptycho_knobs.audit.findings import FileFacts, Finding, Span
 from ptycho_knobs.audit.index import AuditIndex, matches
 from ptycho_knobs.audit.rule import AuditRule, FileContext, ProjectContext, all_rules
 from ptycho_knobs.audit.scanner import Needs, scan_source
+from ptycho_knobs.audit.spec import SpecStmt, parse_spec
 from ptycho_knobs.registry import Registry
 
 
@@ -59,19 +65,19 @@ class AuditResult:
 # -- scanning, cached and in parallel --------------------------------------------------------
 
 
-_WORKER: tuple[WatchSet, Needs, Needs] | None = None
+_WORKER: tuple[WatchSet, Needs] | None = None
 
 
-def _init_worker(watch: WatchSet, plain: Needs, source: Needs) -> None:
+def _init_worker(watch: WatchSet, needs: Needs) -> None:
     global _WORKER
     gc.disable()  # see _scan_all
-    _WORKER = (watch, plain, source)
+    _WORKER = (watch, needs)
 
 
-def _scan_job(job: tuple[bytes, bool]) -> FileFacts:
+def _scan_job(data: bytes) -> FileFacts:
     assert _WORKER is not None
-    watch, plain, source = _WORKER
-    return _safe_scan(job[0], watch, source if job[1] else plain)
+    watch, needs = _WORKER
+    return _safe_scan(data, watch, needs)
 
 
 def _safe_scan(data: bytes, watch: WatchSet, needs: Needs) -> FileFacts:
@@ -116,10 +122,11 @@ class Cache:
 
 class Prefilter:
     """Whether a file's bytes can matter: a watched name followed by `(` or `as`, a quoted
-    watched environment variable, or `add_argument`. Each needle is found with a plain
-    substring search (memchr fast); a small regex anchored at each hit confirms it. (One
-    alternation regex over the whole file is several times slower: it has no literal prefix
-    to skip ahead with.)"""
+    watched environment variable, `add_argument`, a config class name, or a knob's attribute
+    name used as an attribute, keyword or string (`.num_workers`, `num_workers=`,
+    `'num_workers'`). Each needle is found with a plain substring search (memchr fast); a
+    small regex anchored at each hit confirms it. (One alternation regex over the whole file
+    is several times slower: it has no literal prefix to skip ahead with.)"""
 
     def __init__(self, watch: WatchSet, index: AuditIndex) -> None:
         # (needle, bytes before the needle where the confirming regex starts, the regex)
@@ -131,6 +138,12 @@ class Prefilter:
             e = env.encode()
             self.checks.append((e, 1, re.compile(rb"[\"']" + re.escape(e) + rb"[\"']")))
         self.checks.append((b"add_argument", 0, re.compile(rb"\badd_argument\b")))
+        for cls in sorted(index.config_classes):
+            c = cls.encode()
+            self.checks.append((c, 0, re.compile(rb"\b" + re.escape(c) + rb"\b")))
+        for attr in sorted(index.registry._attrs):
+            a = attr.encode()
+            self.checks.append((a, 1, re.compile(rb"[.'\"]" + re.escape(a) + rb"\b|\b" + re.escape(a) + rb"\s*=[^=]")))
 
     def __call__(self, data: bytes) -> bool:
         for needle, back, pattern in self.checks:
@@ -142,10 +155,8 @@ class Prefilter:
         return False
 
 
-def needs_for(registry: Registry) -> tuple[Needs, Needs]:
-    classes = frozenset(s.field.split(".", 1)[0] for k in registry.knobs for s in k.sources if s.field)
-    attrs = frozenset(s.field.split(".", 1)[1] for k in registry.knobs for s in k.sources if s.field)
-    return Needs(classes, attrs, False), Needs(classes, attrs, True)
+def needs_for(registry: Registry) -> Needs:
+    return Needs(AuditIndex.build(registry).config_classes)
 
 
 # -- the audit ------------------------------------------------------------------------------
@@ -158,22 +169,83 @@ def selected(rules: list[type[AuditRule]], options: Options) -> list[type[AuditR
     return [r for r in rules if (not options.select or hit(r.CODE, options.select)) and not hit(r.CODE, options.ignore)]
 
 
+def outside_entries(registry: Registry, roots: list[Path], entries: list[Entry]) -> tuple[list[Entry], tuple[Path, ...]]:
+    """Registry source files and config modules outside the audited paths, read too (so their
+    layers are compared), resolved against the registry's folder, each audited root's parent
+    and the working directory (the first that has the file wins); plus those anchors."""
+    anchors = tuple(dict.fromkeys([registry.path.resolve().parent, *(r.parent for r in roots), Path.cwd()]))
+    inside = {Path(os.path.realpath(e.path)) for e in entries}  # realpath: a symlink loop must not raise
+    # The audited package itself is what the user chose to audit: the rest of its folder (an
+    # audit of ptycho_torch/odd/ leaves ptycho_torch/train.py out) is not read as a companion;
+    # registered files in other top-level folders (ptycho/config/, specs/) are.
+    packages = set()
+    for root in roots:
+        for base in (registry.path.resolve().parent, Path.cwd()):
+            rel = os.path.relpath(os.path.realpath(root), os.path.realpath(base))
+            if not rel.startswith("..") and rel != ".":
+                packages.add(Path(os.path.realpath(base)) / Path(rel).parts[0])
+    wanted = sorted({s.file for k in registry.knobs for s in k.sources} | {c.file for c in registry.configs})
+    out: list[Entry] = []
+    seen: set[Path] = set()
+    for rel in wanted:
+        if not rel.endswith(".py"):
+            continue
+        for anchor in anchors:
+            path = Path(os.path.normpath(anchor / rel))
+            if path.is_file():
+                real = Path(os.path.realpath(path))
+                if any(real == p or p in real.parents for p in packages):
+                    break
+                if real not in inside and real not in seen:
+                    seen.add(real)
+                    entry = Entry(path, _display_other(path))
+                    read(entry)
+                    out.append(entry)
+                break
+    return out, anchors
+
+
+def read_spec(registry: Registry, anchors: tuple[Path, ...]) -> tuple[str, list[SpecStmt]] | None:
+    """The registry's spec, parsed (None when the registry names none or it is not found)."""
+    if registry.spec is None:
+        return None
+    for anchor in anchors:
+        path = Path(os.path.normpath(anchor / registry.spec.file))
+        if path.is_file():
+            try:
+                text = path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError):
+                return None
+            return _display_other(path), parse_spec(text)
+    return None
+
+
 def run_audit(paths: list[str], registry: Registry, options: Options, registry_shown: str | None = None) -> AuditResult:
+    project, findings, stats, internal = build_project(paths, registry, options, registry_shown)
+    rules = selected(all_rules(), options)
+    return _run_rules(project, rules, findings, stats, internal, options)
+
+
+def build_project(paths: list[str], registry: Registry, options: Options,
+                  registry_shown: str | None = None) -> tuple[ProjectContext, list[Finding], Stats, bool]:
+    """Walk, read, pre-filter and scan (through the cache): the project every rule (and
+    `parity`, `discover`) looks at, plus the findings about files that could not be scanned."""
     entries, roots = walk_and_read(paths)
     stats = Stats(files=len(entries))
+    outside, anchors = outside_entries(registry, roots, entries)
     index = AuditIndex.build(registry)
-    watch = watch_set(registry).with_subclasses([e.data for e in entries if e.data])
-    plain, source_needs = needs_for(registry)
+    watch = watch_set(registry).with_subclasses([e.data for e in (*entries, *outside) if e.data])
+    needs = needs_for(registry)
     source_files = index.source_files()
     wanted = Prefilter(watch, index)
     basenames = {f.rsplit('/', 1)[-1] for f in source_files}
     namespace = hashlib.sha256(
-        f"{__version__}|{registry.sha256}|{watch.digest()}|{sorted(plain.field_classes)}|{sorted(plain.field_attrs)}".encode()).hexdigest()[:20]
+        f"{__version__}|{registry.sha256}|{watch.digest()}|{sorted(needs.config_classes)}".encode()).hexdigest()[:20]
     cache = Cache(options.cache_dir or default_cache_dir(roots), namespace) if options.cache else Cache(None, namespace)
 
     facts: dict[Path, FileFacts] = {}
-    jobs: list[tuple[Entry, str, bool]] = []
-    for entry in entries:
+    jobs: list[tuple[Entry, str]] = []
+    for entry in (*entries, *outside):
         if entry.data is None:
             continue
         is_source = entry.path.name in basenames and any(matches(PurePath(entry.path), f) for f in source_files)
@@ -184,23 +256,21 @@ def run_audit(paths: list[str], registry: Registry, options: Options, registry_s
             stats.prefiltered += 1
             facts[entry.path] = FileFacts()
             continue
-        key = hashlib.sha256(entry.data).hexdigest() + ("s" if is_source else "")
+        key = hashlib.sha256(entry.data).hexdigest()
         hit = cache.get(key)
         if hit is not None:
             stats.cached += 1
             facts[entry.path] = hit
         else:
-            jobs.append((entry, key, is_source))
+            jobs.append((entry, key))
     stats.parsed = len(jobs)
-    results = _scan_all([(e.data or b"", s) for e, _, s in jobs], watch, plain, source_needs, options.jobs)
-    for (entry, key, _), result in zip(jobs, results, strict=False):
+    results = _scan_all([e.data or b"" for e, _ in jobs], watch, needs, options.jobs)
+    for (entry, key), result in zip(jobs, results, strict=False):
         facts[entry.path] = result
         if not result.problem or result.problem[0] != "PK999":
             cache.put(key, result)
     cache.save()
 
-    rules = selected(all_rules(), options)
-    codes = {r.CODE for r in rules}
     findings: list[Finding] = []
     contexts: list[FileContext] = []
     display: dict[Path, str] = {}
@@ -222,9 +292,18 @@ def run_audit(paths: list[str], registry: Registry, options: Options, registry_s
             findings.append(_meta(entry.shown, code, message, line, col))
             continue
         contexts.append(FileContext(entry.path, entry.shown, f, index))
+    others = [FileContext(e.path, e.shown, facts[e.path], index) for e in outside
+              if e.path in facts and not facts[e.path].problem]
     tf_shown = _display_other(options.tf_config) if options.tf_config else ""
     project = ProjectContext(contexts, roots, index, registry_shown or _display_other(registry.path),
-                             options.tf_config, tf_shown, display)
+                             options.tf_config, tf_shown, display, others, read_spec(registry, anchors), anchors)
+    return project, findings, stats, internal
+
+
+def _run_rules(project: ProjectContext, rules: list[type[AuditRule]], findings: list[Finding], stats: Stats,
+               internal: bool, options: Options) -> AuditResult:
+    codes = {r.CODE for r in rules}
+    contexts = project.files
     instances = [r() for r in rules]
     per_file: dict[str, list[Finding]] = {}
     for ctx in contexts:
@@ -233,20 +312,36 @@ def run_audit(paths: list[str], registry: Registry, options: Options, registry_s
     for rule in instances:
         for finding in rule.check_project(project):
             per_file.setdefault(finding.path, []).append(finding)
-    suppressions = {ctx.shown: ctx.facts.suppressions for ctx in contexts}
+    suppressions = {ctx.shown: ctx.facts.suppressions for ctx in project.all_files}
     for shown, found in per_file.items():
         kept, used = _apply_suppressions(found, suppressions.get(shown, ()))
         stats.suppressed += len(found) - len(kept)
         findings.extend(kept)
-        if "PK901" in codes:
+        if "PK901" in codes and any(c.shown == shown for c in contexts):
             findings.extend(_unused(shown, suppressions.get(shown, ()), used, codes))
-    for shown, sups in suppressions.items():
-        if shown not in per_file and "PK901" in codes:
-            findings.extend(_unused(shown, sups, set(), codes))
+    for ctx in contexts:
+        if ctx.shown not in per_file and "PK901" in codes:
+            findings.extend(_unused(ctx.shown, ctx.facts.suppressions, set(), codes))
     meta_codes = {"PK900", "PK902", "PK903", "PK999"}
     findings = [f for f in findings if f.code in codes or (f.code in meta_codes and _meta_selected(f.code, options))]
+    findings = dedupe(findings, rules)
     findings.sort(key=Finding.sort_key)
     return AuditResult(findings, stats, internal, rules)
+
+
+def dedupe(findings: list[Finding], rules: list[type[AuditRule]]) -> list[Finding]:
+    """One report per value: where several rules that judge a stated value (VALUE rules) report
+    the same line about the same knob, the most specific (highest PRIORITY) keeps it. Rules
+    about something else at that line (a field nothing reads, a spec line) are kept."""
+    priority = {r.CODE: r.PRIORITY for r in rules if r.VALUE}
+    best: dict[tuple[str, int, str], str] = {}
+    for f in findings:
+        if f.knob is not None and f.code in priority:
+            key = (f.path, f.line, f.knob)
+            held = best.get(key)
+            if held is None or priority[f.code] > priority[held]:
+                best[key] = f.code
+    return [f for f in findings if f.knob is None or f.code not in priority or best[(f.path, f.line, f.knob)] == f.code]
 
 
 def _meta_selected(code: str, options: Options) -> bool:
@@ -299,9 +394,9 @@ def _unused(shown: str, sups: tuple, used: set[int], codes: set[str]) -> list[Fi
 POOL_MIN_BYTES = 2_500_000
 
 
-def _scan_all(jobs: list[tuple[bytes, bool]], watch: WatchSet, plain: Needs, source: Needs, n_jobs: int) -> list[FileFacts]:
+def _scan_all(jobs: list[bytes], watch: WatchSet, needs: Needs, n_jobs: int) -> list[FileFacts]:
     workers = n_jobs or os.cpu_count() or 1
-    size = sum(len(d) for d, _ in jobs)
+    size = sum(len(d) for d in jobs)
     # A pool pays only for a few MB of source: on 2 shared cores, 1-2 MB (the Lightning tree's
     # 64 files) scan faster in process than through fork + pickling; at 3 MB the pool wins.
     if workers <= 1 or len(jobs) < 4 or size < POOL_MIN_BYTES:
@@ -310,7 +405,7 @@ def _scan_all(jobs: list[tuple[bytes, bool]], watch: WatchSet, plain: Needs, sou
         collecting = gc.isenabled()
         gc.disable()
         try:
-            return [_safe_scan(d, watch, source if s else plain) for d, s in jobs]
+            return [_safe_scan(d, watch, needs) for d in jobs]
         finally:
             if collecting:
                 gc.enable()
@@ -318,8 +413,8 @@ def _scan_all(jobs: list[tuple[bytes, bool]], watch: WatchSet, plain: Needs, sou
     from concurrent.futures import ProcessPoolExecutor  # ~15 ms of imports, only when a pool is used
 
     # Largest first, so one big file does not finish last on its own.
-    order = sorted(range(len(jobs)), key=lambda i: -len(jobs[i][0]))
-    with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(watch, plain, source)) as pool:
+    order = sorted(range(len(jobs)), key=lambda i: -len(jobs[i]))
+    with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(watch, needs)) as pool:
         done = list(pool.map(_scan_job, [jobs[i] for i in order], chunksize=max(1, len(jobs) // (workers * 4))))
     out: list[FileFacts] = [FileFacts()] * len(jobs)
     for i, result in zip(order, done, strict=False):

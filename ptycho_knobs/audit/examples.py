@@ -16,6 +16,7 @@ from ptycho_knobs.audit.rule import AuditRule, Invalid, Valid
 
 EXAMPLE_FILE = "ptycho_torch/example.py"
 TF_CONFIG_FILE = "ptycho/config/config.py"
+SPEC_FILE = "specs/spec.md"
 
 EXAMPLE_REGISTRY = """\
 schema_version: 1
@@ -30,6 +31,11 @@ callees:
   DataLoader:
     qualified: [torch.utils.data.DataLoader]
     positional: [dataset, batch_size, shuffle]
+  seed_everything:
+    qualified: [lightning.seed_everything, lightning.pytorch.seed_everything]
+    positional: [seed, workers]
+configs:
+  - {class: PyTorchExecutionConfig, file: ptycho_torch/example.py}
 knobs:
   - name: early_stop_patience
     catalog_name: patience
@@ -56,6 +62,7 @@ knobs:
     type: bool
     default: false
     purpose: Hide the progress bar.
+    field_aliases: [{name: enable_progress_bar, invert: true}]
     target: [{path: Trainer.enable_progress_bar, invert: true}]
   - name: ddp_backend
     catalog_name: process_group_backend
@@ -118,6 +125,14 @@ knobs:
     purpose: Global rank.
     sources:
       - {file: ptycho_torch/example.py, line: 3, env: RANK}
+  - name: seed
+    catalog_name: seed
+    category: reproducibility
+    home: execution
+    type: int
+    default: 42
+    purpose: Global seed.
+    target: seed_everything.seed
   - name: pythonhashseed
     catalog_name: PYTHONHASHSEED
     category: reproducibility
@@ -191,7 +206,13 @@ def run_example(rule: type[AuditRule], example: Valid | Invalid) -> list[Finding
         target = root / EXAMPLE_FILE
         target.parent.mkdir(parents=True)
         target.write_text(example.code, encoding="utf-8")
-        (root / "knob_registry.yaml").write_text(EXAMPLE_REGISTRY, encoding="utf-8")
+        registry_text = EXAMPLE_REGISTRY
+        if example.spec is not None:
+            spec = root / SPEC_FILE
+            spec.parent.mkdir(parents=True)
+            spec.write_text(example.spec, encoding="utf-8")
+            registry_text = registry_text.replace("knobs:\n", f"spec: {{file: {SPEC_FILE}}}\nknobs:\n", 1)
+        (root / "knob_registry.yaml").write_text(registry_text, encoding="utf-8")
         tf = None
         if example.tf_config is not None:
             tf = root / TF_CONFIG_FILE

@@ -76,41 +76,77 @@ class CallFact:
     args: tuple[Arg, ...]
     splats: tuple[Span, ...]  # `**kwargs` that could not be resolved
     text: str  # normalised source of the statement, for baseline fingerprints
+    scope: str = ""  # qualname of the enclosing function
+    hint: str = ""  # the first argument's source and the name the result is assigned to
 
 
 @dataclass(frozen=True)
-class FieldFact:
-    """`attr: T = default` inside `class cls` (or an attribute reference, when `ref`)."""
+class Stmt:
+    """One thing a file states about a named setting: the layers the audit compares.
 
-    cls: str
-    attr: str
+    kinds (and what `owner` is):
+      field      `name: T = value` in class `owner` (choices from a Literal annotation)
+      flag       argparse `add_argument`: name = dest, owner = the flags joined by `,`;
+                 value = default, choices, form = action, annot = type, detail = help
+      fallback   `getattr(owner, 'name', value)`, `owner.get('name', value)`, `owner.name or value`
+      env        `os.environ.get('name', value)` / `os.getenv` / `os.environ['name']`
+      param      a signature default: `def owner(name=value)` (owner is the qualname)
+      check      validation that raises: bound = (op, literal) rejected, or choices = the only
+                 values accepted; form = raise | assert | guard (raise under another condition,
+                 in detail)
+      branch     a consumer: an if/elif chain on `owner.name` (choices = values handled, weak =
+                 values whose branch only warns; form = if | if-else | if-raise) or a dict lookup
+                 (form = dict with value = the default it falls back to, dict-strict without)
+      assign     `owner.name = value` (invert: `= not other`, other in detail)
+      construct  `owner(name=...)` constructing a config class; value = the literal, or the
+                 default the expression states (getattr fallbacks, `not`, `or`), form = derived
+    """
+
+    kind: str
+    name: str
+    owner: str
     value: Any
-    has_default: bool
     at: Span
-    text: str
-    ref: bool = False  # only a `x.attr` reference, not the definition
+    value_at: Range | None = None
+    choices: tuple[Any, ...] | None = None
+    choices_at: Range | None = None
+    weak: tuple[Any, ...] = ()
+    bound: tuple[str, Any] | None = None
+    invert: bool = False
+    form: str = ""
+    scope: str = ""  # qualname of the enclosing function or class ("" at module level)
+    annot: str = ""
+    detail: str = ""
+    detail_at: Range | None = None
+    text: str = ""
 
 
 @dataclass(frozen=True)
-class FlagFact:
-    """`parser.add_argument('--flag', default=...)`."""
+class DefFact:
+    """A function or class definition: what the project-wide rules need to know of it."""
 
-    flags: tuple[str, ...]
-    dest: str
-    value: Any
-    has_default: bool
+    kind: str  # def | class
+    qualname: str
     at: Span
-    text: str
+    params: tuple[tuple[str, Any, str, bool], ...] = ()  # (name, default or NOT_LITERAL, annotation, has default)
+    bases: tuple[str, ...] = ()  # classes: base names as written (last component)
+    returns: tuple[str, ...] = ()  # defs: names of classes/functions whose call it returns
+    flows: tuple[tuple[str, str, str], ...] = ()  # (param, callee, keyword): a parameter passed on unchanged
+    locals: tuple[tuple[str, str, int], ...] = ()  # (local, callee, line): a local assigned from a call
+    decorators: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
-class EnvFact:
-    """`os.environ.get('RANK', 0)`, `os.getenv(...)`, `os.environ['RANK']` (read or write)."""
+class CallSite:
+    """A call to a plain name, `self.method` or `module.function`: a possible in-tree callable."""
 
-    var: str
-    value: Any
-    has_default: bool
+    func: str  # the name called (last component)
+    qualified: str  # through the file's imports
     at: Span
+    args: tuple[Arg, ...]  # keywords by name; positionals as `#0`, `#1`, ...
+    names: tuple[tuple[str, str], ...]  # (keyword or #i, the bare name passed)
+    splat: bool
+    scope: str
     text: str
 
 
@@ -126,12 +162,17 @@ class FileFacts:
     """Everything the rules need from one file."""
 
     calls: tuple[CallFact, ...] = ()
-    fields: tuple[FieldFact, ...] = ()
-    flags: tuple[FlagFact, ...] = ()
-    envs: tuple[EnvFact, ...] = ()
     suppressions: tuple[Suppression, ...] = ()
     problem: tuple[str, str, int, int] | None = None  # (code, message, line, col)
     lines: int = 0
+    stmts: tuple[Stmt, ...] = ()
+    defs: tuple[DefFact, ...] = ()
+    sites: tuple[CallSite, ...] = ()
+    loads: frozenset[tuple[str, str]] = frozenset()  # (attribute, receiver text) read anywhere
+    strings: frozenset[str] = frozenset()  # identifier-like string constants (getattr names, keys)
+    imports: tuple[str, ...] = ()  # modules imported (relative ones as `.name`)
+    aliases: tuple[tuple[str, str], ...] = ()  # (local name, the dotted name an import binds it to)
+    entry: bool = False  # has `if __name__ == "__main__":`
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import PurePath
 from typing import Any
@@ -33,6 +34,16 @@ class Owner:
     source: Source | None
 
 
+# A registry source kind -> the statement kinds (Stmt.kind) it may point at.
+SOURCE_STMTS = {
+    "field": ("field",), "flag": ("flag",), "env": ("env",), "param": ("param",), "read": ("fallback",),
+    "check": ("check",), "assign": ("assign", "construct"), "branch": ("branch",),
+}
+# Words in a call's scope, first argument or result name that mark an evaluation call
+# (validation, test, prediction, inference) rather than a training one.
+EVAL_WORDS = re.compile(r"(?i)(?:^|[^a-z])(val|valid|validation|test|predict|prediction|infer|inference|eval)(?:[^a-z]|$)")
+
+
 @dataclass
 class AuditIndex:
     registry: Registry
@@ -41,33 +52,48 @@ class AuditIndex:
     flags: dict[str, Knob] = field(default_factory=dict)
     names: dict[str, Knob] = field(default_factory=dict)
     fields: list[tuple[Knob, Source]] = field(default_factory=list)
+    config_classes: frozenset[str] = frozenset()
+    # (statement kind, name) -> [(knob, source)]: which registered sources may point at it
+    stmt_sources: dict[tuple[str, str], list[tuple[Knob, Source]]] = field(default_factory=dict)
 
     @classmethod
     def build(cls, registry: Registry) -> AuditIndex:
         index = cls(registry)
         callees = {c.name for c in registry.callees}
+        classes = {c.name for c in registry.configs}
         for knob in registry.knobs:
             for name in knob.names:
                 index.names.setdefault(name, knob)
             for src in knob.sources:
                 if src.callee and src.keyword:
-                    index.owners.setdefault((src.callee, src.keyword), []).append(Owner(knob, False, src))
+                    inverted = src.invert or any(t.invert and t.class_name == src.callee and t.attr == src.keyword
+                                                 for t in knob.targets)
+                    index.owners.setdefault((src.callee, src.keyword), []).append(Owner(knob, inverted, src))
                 if src.env:
                     index.env.setdefault(src.env, []).append((knob, src))
                 if src.flag:
                     index.flags[src.flag] = knob
                 if src.field:
                     index.fields.append((knob, src))
+                    classes.add(src.field.split(".", 1)[0])
+                kind = src.kind
+                if kind in SOURCE_STMTS:
+                    ident = getattr(src, kind)
+                    name = ident.rsplit(".", 1)[-1] if kind in ("field", "param") else ident
+                    for stmt_kind in SOURCE_STMTS[kind]:
+                        index.stmt_sources.setdefault((stmt_kind, name), []).append((knob, src))
             for target in knob.targets:
                 if target.class_name in callees:
                     key = (target.class_name, target.attr)
                     if not any(o.knob is knob for o in index.owners.get(key, [])):
                         index.owners.setdefault(key, []).append(Owner(knob, target.invert, None))
+        index.config_classes = frozenset(classes)
         return index
 
-    def owner(self, callee: str, keyword: str, path: PurePath, first: int, last: int) -> Owner | None:
-        """The knob owning `callee(keyword=...)`; where several do, the one whose source is here."""
-        owners = self.owners.get((callee, keyword))
+    def owner(self, callee: str, keyword: str, path: PurePath, first: int, last: int, role: str = "") -> Owner | None:
+        """The knob owning `callee(keyword=...)`; where several do, the one whose source is here.
+        A knob with a role (train / eval) owns only calls of that role."""
+        owners = [o for o in self.owners.get((callee, keyword), ()) if not (role and o.knob.role and o.knob.role != role)]
         if not owners:
             return None
         for o in owners:
@@ -77,6 +103,29 @@ class AuditIndex:
             if o.source is None or o.invert:
                 return o
         return owners[0]
+
+    def source_for(self, path: PurePath, st: Any) -> tuple[Knob, Source] | None:
+        """The registry source that points at statement `st` of the file at `path`, if any:
+        same file, kind and name; among several, the one whose line is the statement's."""
+        names = st.owner.split(",") if st.kind == "flag" else [st.name]
+        found: list[tuple[Knob, Source]] = []
+        for name in names:
+            for knob, src in self.stmt_sources.get((st.kind, name), ()):
+                if not matches(path, src.file):
+                    continue
+                if src.field and src.field.split(".", 1)[0] != st.owner:
+                    continue
+                if src.param and not _param_owner(src.param, st.owner):
+                    continue
+                found.append((knob, src))
+        if not found:
+            return None
+        exact = [hit for hit in found if st.at.line <= hit[1].line <= st.at.end_line]
+        if exact:
+            return exact[0]
+        if len({k.name for k, _ in found}) == 1:
+            return found[0]
+        return min(found, key=lambda hit: abs(hit[1].line - st.at.line))
 
     def flag_knob(self, flags: tuple[str, ...], dest: str) -> Knob | None:
         for flag in flags:
@@ -97,6 +146,22 @@ class AuditIndex:
 @functools.lru_cache(maxsize=4096)
 def _parts(text: str) -> tuple[str, ...]:
     return PurePath(text).parts
+
+
+def _param_owner(param: str, qualname: str) -> bool:
+    """Whether registry `param: Callable.arg` names a parameter of the def `qualname`
+    (`PtychoDataModule.val_split` is a parameter of `PtychoDataModule.__init__`)."""
+    callable_ = param.rsplit(".", 1)[0]
+    for candidate in (qualname, qualname.removesuffix(".__init__")):
+        if candidate == callable_ or candidate.endswith("." + callable_):
+            return True
+    return False
+
+
+def call_role(scope: str, hint: str) -> str:
+    """`eval` for a call in a validation/test/prediction/inference context, else `train`."""
+    words = f"{scope.replace('.', ' ')} {hint}"
+    return "eval" if EVAL_WORDS.search(words.replace("_", " ")) else "train"
 
 
 def matches(path: PurePath, source_file: str) -> bool:

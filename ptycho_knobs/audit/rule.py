@@ -19,10 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, ClassVar
 
-from ptycho_knobs.audit.findings import Edit, FileFacts, Finding, Fix, Span
+from ptycho_knobs.audit.findings import CallFact, Edit, FileFacts, Finding, Fix, Span
 
 if TYPE_CHECKING:
     from ptycho_knobs.audit.index import AuditIndex
+    from ptycho_knobs.audit.model import Model
+    from ptycho_knobs.audit.spec import SpecStmt
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,7 @@ class Valid:
 
     code: str
     tf_config: str | None = None
+    spec: str | None = None  # markdown written to specs/spec.md (the example registry's spec)
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,7 @@ class Invalid:
     message: str
     path: str = "ptycho_torch/example.py"
     tf_config: str | None = None
+    spec: str | None = None
 
 
 @dataclass
@@ -61,7 +65,11 @@ class FileContext:
 
 @dataclass
 class ProjectContext:
-    """The whole audit: every scanned file, the audited roots, and how to show other files."""
+    """The whole audit: every scanned file, the audited roots, and how to show other files.
+
+    `files` are the audited files; `outside` are registry sources and config modules outside
+    the audited paths, read so that their layers are compared too (findings may point there).
+    """
 
     files: list[FileContext]
     roots: list[Path]
@@ -70,6 +78,27 @@ class ProjectContext:
     tf_config: Path | None = None
     tf_config_shown: str = ""
     display: dict[Path, str] = field(default_factory=dict)
+    outside: list[FileContext] = field(default_factory=list)
+    spec: tuple[str, list[SpecStmt]] | None = None  # (shown path, statements) of the registry's spec
+    anchors: tuple[Path, ...] = ()  # folders that module names and registry paths are relative to
+    _model: Model | None = None
+
+    @property
+    def all_files(self) -> list[FileContext]:
+        return [*self.files, *self.outside]
+
+    @property
+    def model(self) -> Model:
+        if self._model is None:
+            from ptycho_knobs.audit.model import Model
+
+            self._model = Model.build(self)
+        return self._model
+
+    def call_role(self, f: FileContext, call: CallFact) -> str:
+        from ptycho_knobs.audit.index import call_role
+
+        return call_role(call.scope, call.hint)
 
 
 class AuditRule:
@@ -81,6 +110,8 @@ class AuditRule:
     VALID: ClassVar[list[Valid]] = []
     INVALID: ClassVar[list[Invalid]] = []
     PROJECT: ClassVar[bool] = False  # True: needs every file (cannot be cached per file)
+    PRIORITY: ClassVar[int] = 0  # where two VALUE rules report one spot and knob, the higher keeps it
+    VALUE: ClassVar[bool] = False  # the rule judges a value stated at its spot (a literal, a default)
 
     def check_file(self, ctx: FileContext) -> Iterable[Finding]:
         return ()

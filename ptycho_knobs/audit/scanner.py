@@ -13,6 +13,7 @@ are resolved by `callees.ImportMap` over the same tree; comments (suppressions) 
 from __future__ import annotations
 
 import ast
+import dataclasses
 import io
 import operator
 import re
@@ -25,14 +26,13 @@ from ptycho_knobs.audit.findings import (
     NOT_LITERAL,
     Arg,
     CallFact,
-    EnvFact,
-    FieldFact,
     FileFacts,
-    FlagFact,
     Range,
     Span,
+    Stmt,
     Suppression,
 )
+from ptycho_knobs.audit.statements import Extractor
 
 _SUPPRESS = re.compile(r"ptycho-knobs:\s*ignore(?:\[([^\]]*)\])?")
 _COMMENT = re.compile(r"#[^\n'\"]*$", re.MULTILINE)
@@ -45,11 +45,10 @@ _ENV_GETTERS = {"os.environ.get", "os.environ.setdefault", "os.getenv", "os.envi
 
 @dataclass(frozen=True)
 class Needs:
-    """What the registry asks the scanner to look for beyond watched calls."""
+    """What the registry asks the scanner to look for beyond watched calls: the config classes
+    whose constructions state knob values."""
 
-    field_classes: frozenset[str] = frozenset()
-    field_attrs: frozenset[str] = frozenset()
-    want_refs: bool = False  # also record `x.attr` references (registry source files only)
+    config_classes: frozenset[str] = frozenset()
 
 
 def literal(node: ast.AST | None) -> Any:
@@ -118,53 +117,39 @@ class Scanner:
         raw = b"\n".join(self._lines[first - 1:last]).decode("utf-8", "replace")
         return re.sub(r"\s+", "", _COMMENT.sub("", raw))
 
+    # -- what the extractor asks of the scanner --------------------------------------------
+
+    def literal_of(self, node: ast.AST | None) -> Any:
+        return literal(node)
+
+    def snippet_line(self, node: ast.AST) -> str:
+        """The first line of `node`, stripped: a short, stable text for a compound statement."""
+        raw = self._lines[node.lineno - 1].decode("utf-8", "replace") if node.lineno <= len(self._lines) else ""  # type: ignore[attr-defined]
+        return re.sub(r"\s+", "", _COMMENT.sub("", raw))
+
+    @staticmethod
+    def child_fields(kind: type) -> tuple[str, ...]:
+        fields = _CHILD_FIELDS.get(kind)
+        return fields if fields is not None else _child_fields(kind)
+
     # -- the scan ----------------------------------------------------------------------
 
     def scan(self, tree: ast.Module) -> FileFacts:
-        # One walk of the tree, in `ast.walk` order: it binds imports as it meets them and
-        # keeps the few nodes that can yield a fact; those are read once the imports are known.
-        imports = ImportMap()
-        want_env = "environ" in self.text or "getenv" in self.text
-        want_refs = self.needs.want_refs
-        field_classes = self.needs.field_classes
-        field_attrs = self.needs.field_attrs
-        kept: list[ast.AST] = []
-        keep = kept.append
-        nodes: list[Any] = [tree]
-        push = nodes.append
-        push_all = nodes.extend
-        children = _CHILD_FIELDS
-        for node in nodes:  # grows while it is read: breadth first, like ast.walk
-            kind = type(node)
-            fields = children.get(kind)
-            if fields is None:
-                fields = _child_fields(kind)
-            for name in fields:
-                value = getattr(node, name)
-                if type(value) is list:
-                    push_all(value)
-                elif value is not None:
-                    push(value)
-            if kind is ast.Call:
-                keep(node)
-            elif kind is ast.Attribute:
-                if want_refs and node.attr in field_attrs:
-                    keep(node)
-            elif kind is ast.Subscript:
-                if want_env:
-                    keep(node)
-            elif kind is ast.Import or kind is ast.ImportFrom:
-                imports.add(node)
-            elif kind is ast.ClassDef and node.name in field_classes:
-                keep(node)
+        # One depth-first walk (statements.Extractor) records the layers and keeps the calls and
+        # subscripts; watched calls and environment reads are resolved once every import is known.
+        self.imports = ImportMap()
+        extractor = Extractor(self, self.needs.config_classes)
+        extractor.run(tree)
+        imports = self.imports
         watched = self.watch.short_names
         aliases = {local for local, full in imports.names.items() if full.rsplit(".", 1)[-1] in watched}
         call_names = watched | aliases
         calls: list[CallFact] = []
-        fields_found: list[FieldFact] = []
-        flags: list[FlagFact] = []
-        envs: list[EnvFact] = []
-        for node in kept:
+        envs: list[Stmt] = []
+        want_env = "environ" in self.text or "getenv" in self.text
+        for node in extractor.kept:
+            if id(node) in extractor.in_message:
+                continue  # a value shown in a message (print, log, f-string) is not a default
             if isinstance(node, ast.Call):
                 func = node.func
                 name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else None
@@ -173,31 +158,32 @@ class Scanner:
                 if name in call_names:
                     callee = self.watch.resolve(imports.qualify(func))
                     if callee is not None:
-                        calls.append(self.call(node, callee, tree))
-                elif name == "add_argument":
-                    flag = self.flag(node)
-                    if flag is not None:
-                        flags.append(flag)
+                        fact = self.call(node, callee, tree)
+                        first = node.args[0] if node.args else next(
+                            (k.value for k in node.keywords if k.arg in ("dataset", "monitor")), None)
+                        hint = f"{ast.unparse(first)[:60] if first is not None else ''} {extractor.target_of.get(id(node), '')}"
+                        calls.append(dataclasses.replace(fact, scope=extractor.scope_of.get(id(node), ""), hint=hint))
                 elif want_env and name in ("get", "getenv", "setdefault", "pop"):
                     env = self.env_call(node, imports)
                     if env is not None:
                         envs.append(env)
-            elif isinstance(node, ast.Subscript):
-                if imports.qualify(node.value) == "os.environ":
-                    var = literal(node.slice)
-                    if isinstance(var, str):
-                        envs.append(EnvFact(var, NOT_LITERAL, False, self.span(node), self.snippet(node)))
-            elif isinstance(node, ast.ClassDef):
-                fields_found.extend(self.class_fields(node))
-            else:  # an attribute reference, in a registry source file
-                fields_found.append(FieldFact("", node.attr, NOT_LITERAL, False, self.span(node), "", ref=True))
+            elif want_env and isinstance(node, ast.Subscript) and imports.qualify(node.value) == "os.environ":
+                var = literal(node.slice)
+                if isinstance(var, str):
+                    envs.append(Stmt("env", var, "os.environ", NOT_LITERAL, self.span(node), text=self.snippet(node)))
+        stmts = sorted([*extractor.stmts, *envs], key=lambda st: (st.at.line, st.at.col, st.kind))
         return FileFacts(
             calls=tuple(sorted(calls, key=lambda c: (c.at.line, c.at.col))),
-            fields=tuple(sorted(fields_found, key=lambda f: (f.at.line, f.at.col))),
-            flags=tuple(sorted(flags, key=lambda f: (f.at.line, f.at.col))),
-            envs=tuple(sorted(envs, key=lambda e: (e.at.line, e.at.col))),
             suppressions=self.suppressions(),
             lines=self.text.count("\n") + 1,
+            stmts=tuple(stmts),
+            defs=tuple(extractor.defs),
+            sites=tuple(extractor.sites),
+            loads=frozenset(extractor.loads),
+            strings=frozenset(extractor.strings),
+            imports=tuple(dict.fromkeys(imports.modules)),
+            aliases=tuple(sorted(imports.names.items())),
+            entry=extractor.entry,
         )
 
     # -- watched calls -----------------------------------------------------------------
@@ -288,44 +274,9 @@ class Scanner:
             return out
         return None
 
-    # -- dataclass fields, argparse flags, environment reads -----------------------------
+    # -- environment reads ------------------------------------------------------------
 
-    def class_fields(self, node: ast.ClassDef) -> list[FieldFact]:
-        out = []
-        for stmt in node.body:
-            if not isinstance(stmt, ast.AnnAssign) or not isinstance(stmt.target, ast.Name):
-                continue
-            value: Any = NOT_LITERAL
-            has = stmt.value is not None
-            if has:
-                value = literal(stmt.value)
-                v = stmt.value
-                if isinstance(v, ast.Call) and isinstance(v.func, (ast.Name, ast.Attribute)):
-                    fname = v.func.id if isinstance(v.func, ast.Name) else v.func.attr
-                    if fname == "field":
-                        given = {k.arg: k.value for k in v.keywords}
-                        value = literal(given["default"]) if "default" in given else NOT_LITERAL
-                        has = "default" in given or "default_factory" in given
-            out.append(FieldFact(node.name, stmt.target.id, value, has, self.span(stmt), self.snippet(stmt)))
-        return out
-
-    def flag(self, node: ast.Call) -> FlagFact | None:
-        names = [literal(a) for a in node.args]
-        if not names or not all(isinstance(n, str) for n in names):
-            return None
-        given = {k.arg: k.value for k in node.keywords if k.arg}
-        dest = literal(given.get("dest")) if "dest" in given else None
-        if not isinstance(dest, str):
-            long = [n for n in names if n.startswith("--")] or [n for n in names if not n.startswith("-")] or names
-            dest = long[0].lstrip("-").replace("-", "_")
-        action = literal(given.get("action")) if "action" in given else None
-        has = "default" in given
-        value = literal(given["default"]) if has else NOT_LITERAL
-        if not has and action in ("store_true", "store_false"):
-            has, value = True, action == "store_false"
-        return FlagFact(tuple(names), dest, value, has, self.span(node), self.snippet(node))
-
-    def env_call(self, node: ast.Call, imports: ImportMap) -> EnvFact | None:
+    def env_call(self, node: ast.Call, imports: ImportMap) -> Stmt | None:
         if imports.qualify(node.func) not in _ENV_GETTERS or not node.args:
             return None
         var = literal(node.args[0])
@@ -333,9 +284,10 @@ class Scanner:
             return None
         default_node = node.args[1] if len(node.args) > 1 else next(
             (k.value for k in node.keywords if k.arg == "default"), None)
-        has = default_node is not None
-        value = literal(default_node) if has else NOT_LITERAL
-        return EnvFact(var, value, has, self.span(node), self.snippet(node))
+        if default_node is None:
+            return Stmt("env", var, "os.environ", NOT_LITERAL, self.span(node), form="required", text=self.snippet(node))
+        return Stmt("env", var, "os.environ", literal(default_node), self.span(node), self.range(default_node),
+                    text=self.snippet(node))
 
     # -- suppressions ------------------------------------------------------------------
 

@@ -57,7 +57,15 @@ def generate(check: bool, dry_run: bool, show_diff: bool, out_dir: Path | None,
     """
     from ptycho_knobs.cli_support import app_context
     from ptycho_knobs.codegen.run import run_generate
+    from ptycho_knobs.errors import UsageError
 
+    located = app_context().located()
+    if located.bundled:  # never write into the installed package (or someone else's checkout)
+        where = "no knob_registry.yaml here or above, and " if located.fallback else ""
+        raise UsageError(
+            f"{where}generate does not write from the bundled PtychoPINN registry ({located.path}); "
+            "its generated code ships as ptycho_knobs.generated. Run 'ptycho-knobs init' to start "
+            "your own registry here, or pass --registry PATH")
     registry = app_context().registry()
     from ptycho_knobs.codegen.environment import use_bytecode_cache
 

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import math
 import re
+import textwrap
 from dataclasses import dataclass, replace
 from typing import Any
 
 from ptycho_knobs.codegen.environment import py_literal
-from ptycho_knobs.ktypes import Category, Condition, Home, Knob, Rule, TfMappingKind
+from ptycho_knobs.codegen.targets import GenerateError
+from ptycho_knobs.ktypes import Category, CliAlias, Condition, Home, Knob, Rule, TfMappingKind
 from ptycho_knobs.registry import Registry
 from ptycho_knobs.typelang import LiteralOf, OptionalOf, Scalar, base_scalar, is_optional
 
@@ -25,6 +27,27 @@ HOME_DOCS = {
 }
 
 _KIND_NAMES = {"int": "int", "float": "float", "bool": "bool", "str": "str", "path": "str"}
+
+
+@dataclass(frozen=True)
+class AliasView:
+    """A field alias: a read-only property and a constructor keyword for another field."""
+
+    name: str
+    field: str
+    invert: bool
+    annotation: str  # the property's return annotation
+    doc: str
+
+
+@dataclass(frozen=True)
+class MappedFlagView:
+    """A cli alias that takes a value through its own map (`--scheduler Default`)."""
+
+    flag: str
+    converter: str  # Python source: `_mapped({...}, <the knob's converter>)`
+    metavar: str
+    help: str
 
 
 @dataclass(frozen=True)
@@ -41,10 +64,25 @@ class FieldView:
     choices: str  # Python source of the argparse choices tuple, or ''
     metavar: str
     help: str  # argparse help text, `%` already doubled
+    aliases: tuple[AliasView, ...] = ()
+    extra_flags: tuple[str, ...] = ()  # more spellings of the flag itself (bools: each sets True)
+    negative_flags: tuple[str, ...] = ()  # bools: spellings that set False (besides --no-FLAG)
+    mapped_flags: tuple[MappedFlagView, ...] = ()
 
     @property
     def name(self) -> str:
         return self.knob.name
+
+    @property
+    def alias_args(self) -> str:
+        """Python source of the extra option strings, each followed by `, ` (or '')."""
+        return "".join(py_literal(f) + ", " for f in self.extra_flags)
+
+    @property
+    def spellings(self) -> tuple[str, ...]:
+        """Every flag that sets this knob."""
+        no = ("--no-" + self.flag[2:],) if self.is_bool_flag else ()
+        return (self.flag, *no, *self.extra_flags, *self.negative_flags, *(m.flag for m in self.mapped_flags))
 
 
 @dataclass(frozen=True)
@@ -63,6 +101,39 @@ class HomeView:
     doc: str
     fields: tuple[FieldView, ...]
     rules: tuple[RuleView, ...]
+
+    @property
+    def aliases(self) -> tuple[AliasView, ...]:
+        return tuple(a for f in self.fields for a in f.aliases)
+
+    @property
+    def docstring(self) -> str:
+        """The class docstring: the home's doc, then its field aliases, if any."""
+        if not self.aliases:
+            return self.doc
+        listed = ", ".join(f"`{a.name}` = `{'not ' if a.invert else ''}{a.field}`" for a in self.aliases)
+        text = ("Field aliases (read-only properties and constructor keywords, never dataclass fields): "
+                + listed + ".")
+        body = textwrap.fill(text, width=100, initial_indent="    ", subsequent_indent="    ",
+                             break_on_hyphens=False, break_long_words=False)
+        return f"{self.doc}\n\n{body}\n    "
+
+
+@dataclass(frozen=True)
+class DeprecationView:
+    """A deprecated knob: its warning and what it sets (`mapped`: a this-value -> that-value map)."""
+
+    knob: str
+    message: str
+    sets: str  # Python source: ((other knob, mapped, the value or a {this value: that value} map), ...)
+
+
+@dataclass(frozen=True)
+class CliView:
+    """A real command-line entry point and the flag each of its knobs goes by there."""
+
+    name: str
+    flags: tuple[tuple[str, str], ...]  # (knob, spelling)
 
 
 @dataclass(frozen=True)
@@ -151,7 +222,11 @@ def field_view(knob: Knob) -> FieldView:
     else:
         metavar = base.name.upper() + ("|none" if optional else "")
     purpose = " ".join(knob.purpose.split())
-    help_text = f"{purpose} (default: {cli_text(knob.default)})".replace("%", "%%")
+    help_text = f"{purpose} (default: {cli_text(knob.default)})"
+    if knob.deprecated is not None:
+        help_text = f"[DEPRECATED] {' '.join(knob.deprecated.message.split())}. {help_text}"
+    converter = "" if is_bool_flag else _converter(knob)
+    plain = [a for a in knob.cli_aliases if not a.values and not a.negative]
     return FieldView(
         knob=knob,
         annotation=knob.type.annotation(),
@@ -159,10 +234,53 @@ def field_view(knob: Knob) -> FieldView:
         check=check_call(knob),
         flag=knob.cli_flag,
         is_bool_flag=is_bool_flag,
-        converter="" if is_bool_flag else _converter(knob),
+        converter=converter,
         choices="" if values is None or is_bool_flag else py_literal(values),
         metavar=metavar,
-        help=help_text,
+        help=help_text.replace("%", "%%"),
+        aliases=tuple(alias_view(knob, a.name, a.invert) for a in knob.field_aliases),
+        extra_flags=tuple(a.flag for a in plain),
+        negative_flags=tuple(a.flag for a in knob.cli_aliases if a.negative and not a.values),
+        mapped_flags=tuple(mapped_flag_view(knob, a, converter or "_bool", values) for a in knob.cli_aliases
+                           if a.values),
+    )
+
+
+RESERVED_ATTRS = frozenset({"FIELD_ALIASES"})
+"""Class attributes the generated dataclasses define besides fields and aliases."""
+
+
+def alias_view(knob: Knob, name: str, invert: bool) -> AliasView:
+    if name in RESERVED_ATTRS or knob.name in RESERVED_ATTRS:
+        raise GenerateError(f"knob {knob.name!r}: {name!r} is reserved for the generated dataclass")
+    if invert:
+        doc = f"Field alias: `not {knob.name}`, the opposite of the field."
+    else:
+        doc = f"Field alias of `{knob.name}`."
+    return AliasView(name, knob.name, invert, "bool" if invert else knob.type.annotation(),
+                     doc + " Read-only; the constructor and `replace()` take it as a keyword.")
+
+
+def mapped_flag_view(knob: Knob, alias: CliAlias, converter: str, values: tuple[Any, ...] | None) -> MappedFlagView:
+    """`--scheduler Default`: the alias's own spellings first, then anything the knob's flag takes."""
+    table = dict(alias.values)
+    images = list(table.values())
+    shown = [str(k) for k in table]
+    if values is None and knob.type == Scalar("bool"):
+        values = (True, False)
+    if values is not None:
+        shown += [cli_text(v) for v in values if not any(v is i or (v == i and type(v) is type(i)) for i in images)
+                  and cli_text(v) not in shown]
+        metavar = "{" + ",".join(shown) + "}"
+    else:
+        metavar = base_scalar(knob.type).name.upper()
+    renamed = [f"{k} = {cli_text(v)}" for k, v in alias.values if str(k) != cli_text(v)]
+    help_text = f"Alias of {knob.cli_flag}" + ("; " + ", ".join(renamed) if renamed else "") + "."
+    return MappedFlagView(
+        flag=alias.flag,
+        converter=f"_mapped({py_literal({str(k): v for k, v in alias.values})}, {converter})",
+        metavar=metavar,
+        help=help_text.replace("%", "%%"),
     )
 
 
@@ -197,6 +315,25 @@ def home_views(registry: Registry) -> tuple[HomeView, ...]:
             rules=tuple(rule_view(r) for k in knobs for r in k.rules),
         ))
     return tuple(views)
+
+
+def deprecation_views(registry: Registry) -> tuple[DeprecationView, ...]:
+    out = []
+    for knob in registry.settable():
+        if knob.deprecated is None:
+            continue
+        sets = tuple((other, isinstance(how, tuple), dict(how) if isinstance(how, tuple) else how)
+                     for other, how in knob.deprecated.sets)
+        out.append(DeprecationView(knob.name, " ".join(knob.deprecated.message.split()), py_literal(sets)))
+    return tuple(out)
+
+
+def cli_views(registry: Registry) -> tuple[CliView, ...]:
+    """Each registry `clis` entry with the settable knobs it offers, in registry order."""
+    return tuple(
+        CliView(entry.name, tuple((k.name, flag) for k in registry.settable() for cli, flag in k.clis if cli == entry.name))
+        for entry in registry.clis
+    )
 
 
 def category_groups(views: tuple[HomeView, ...]) -> tuple[CategoryGroup, ...]:
@@ -271,7 +408,11 @@ def build_context(registry: Registry) -> dict[str, Any]:
         "homes": homes,
         "groups": category_groups(homes),
         "bridges": bridge_views(registry),
+        "bridge_paths": tuple(k.name for k in registry.settable() if k.tf is not None
+                              and k.tf.mapping is not TfMappingKind.COMPUTED and base_scalar(k.type) == Scalar("path")),
         "settable": tuple(f for v in homes for f in v.fields),
+        "deprecations": deprecation_views(registry),
+        "clis": cli_views(registry),
         "spec_categories": spec_categories(registry),
         "schema_properties": schema_properties(registry),
     }

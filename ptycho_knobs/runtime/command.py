@@ -65,7 +65,11 @@ def train(ctx: click.Context, config: Path | None, dry_run: bool, fmt: str, prin
     """Train with Lightning from run.yaml + env + flags; every knob flag is listed below."""
     from ptycho_knobs.runtime.harness import Harness, Options
 
-    harness = Harness(app_context().registry(), Options(config=config, args=list(ctx.args), run_name=run_name, resume=resume))
+    if config is not None and not config.is_file():
+        _no_config(config)
+    registry = app_context().registry()
+    _check_knobs(registry)
+    harness = Harness(registry, Options(config=config, args=list(ctx.args), run_name=run_name, resume=resume))
     run = harness.resolve()
     if print_config:
         _print_config(run, fmt, provenance)
@@ -76,6 +80,33 @@ def train(ctx: click.Context, config: Path | None, dry_run: bool, fmt: str, prin
         from ptycho_knobs.runtime.faults import Interrupted
 
         raise Interrupted("interrupted (Ctrl-C) before training started; nothing was saved") from None
+
+
+def _no_config(config: Path) -> None:
+    """A missing run.yaml that is one of the shipped examples: say how to get them (an
+    installed user has no checkout); anything else is left to the harness's own message."""
+    from ptycho_knobs.errors import UsageError
+    from ptycho_knobs.locate import bundled_examples
+
+    shipped = bundled_examples()
+    if shipped is not None and (shipped / config.name).is_file():
+        raise UsageError(f"run config {config} does not exist; the examples ship with ptycho-knobs: "
+                         "'ptycho-knobs init --examples' copies them into ./examples/")
+
+
+def _check_knobs(registry: Any) -> None:
+    """The harness routes the knobs of the shipped generated config; a registry without them
+    (a starter from `ptycho-knobs init`) is a usage error, not a KeyError deep in the harness."""
+    from ptycho_knobs.errors import UsageError
+    from ptycho_knobs.generated.execution_config import KNOB_HOMES
+    from ptycho_knobs.locate import bundled_registry
+
+    missing = [name for name in KNOB_HOMES if registry.find(name) is None]
+    if missing:
+        shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        raise UsageError(f"train routes the PtychoPINN knobs, and {registry.path} lacks {len(missing)} of them "
+                         f"({shown}); train with the bundled registry: "
+                         f"ptycho-knobs --registry {bundled_registry()} train ...")
 
 
 def _print_config(run: Any, fmt: str, provenance: bool) -> None:

@@ -188,7 +188,7 @@ class Harness:
 
         value = int(self.table.kwargs("seed_everything", self.values())["seed"])
         os.environ["PYTHONHASHSEED"] = str(value)
-        return lightning.seed_everything(value, workers=True, verbose=False)
+        return lightning.seed_everything(value, workers=True, verbose=False)  # ptycho-knobs: ignore[PK005] every run seeds its loader workers; the knob's value is printed by the harness itself
 
     # -- phase 3: instantiate --------------------------------------------------------------
 

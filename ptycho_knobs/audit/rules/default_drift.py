@@ -3,111 +3,189 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from ptycho_knobs.audit.findings import NOT_LITERAL, Finding
-from ptycho_knobs.audit.index import matches, matches_default, normalise
-from ptycho_knobs.audit.rule import AuditRule, FileContext, Invalid, Valid
-from ptycho_knobs.ktypes import Knob
+from ptycho_knobs.audit.findings import NOT_LITERAL, Edit, Finding, Span
+from ptycho_knobs.audit.index import same
+from ptycho_knobs.audit.model import LABELS, Layer, is_optional
+from ptycho_knobs.audit.rule import AuditRule, Invalid, ProjectContext, Valid
+
+# Where a disagreement is reported, among the layers that hold the odd value: code first,
+# declarations before reads, then the spec, then the registry.
+_PLACE = {"field": 0, "flag": 1, "construct": 2, "fallback": 3, "env": 4, "param": 5, "registry": 8}
+
+
+def compared(layer: Layer) -> bool:
+    """Whether a layer states a default the rule compares."""
+    if layer.kind == "registry":
+        return True
+    if layer.value is NOT_LITERAL or layer.kind not in _PLACE:
+        return False
+    st = layer.stmt
+    if layer.kind == "flag":
+        if not layer.primary:
+            return False  # --no-x and other spellings of one dest: the first add_argument sets it
+        if layer.value is None and (st is None or st.value_at is None or not is_optional(layer.knob)):
+            return False  # argparse's "not given", not a default
+    if layer.kind == "param" and not layer.registered:
+        return False  # a signature default is compared with its own callers (PK012), not here
+    if layer.kind in ("fallback", "param") and layer.value is None and not is_optional(layer.knob):
+        return False  # `d.get('x', None)`, `def f(x=None)`: "not given", no default of a non-Optional knob
+    tf = layer.knob.tf
+    if tf is not None and tf.has_default and layer.label == tf.field and same(layer.value, tf.default):
+        return False  # the TF canonical default the registry declares
+    return True
+
+
+def show(value: Any) -> str:
+    return repr(value)
+
+
+def describe(layer: Layer) -> str:
+    if layer.kind == "registry":
+        return "the registry"
+    what = layer.label
+    if layer.invert and layer.stmt is not None and isinstance(layer.value, bool):
+        what += f", which holds the opposite ({layer.stmt.name}={show(not layer.value)})"
+    return f"{layer.where} ({what})"
+
+
+def groups_of(layers: list[Layer]) -> list[list[Layer]]:
+    groups: list[list[Layer]] = []
+    for layer in layers:
+        for group in groups:
+            if same(group[0].value, layer.value):
+                group.append(layer)
+                break
+        else:
+            groups.append([layer])
+    return groups
 
 
 class DefaultDrift(AuditRule):
-    """A default in code that differs from the registry default.
+    """The layers that state a knob's default do not agree.
 
-    **What.** Four places a default hides: a literal at a watched call site
-    (`EarlyStopping(patience=50)` when the registry says 100); a dataclass field default in
-    the file and class a `field:` source names (`TrainingConfig.num_workers: int = 8`); an
-    argparse `add_argument('--flag', default=...)` whose flag a source names, or whose dest
-    is a knob's name or alias; an `os.environ.get('RANK', 1)` / `os.getenv` default for an
-    environment knob. Values are compared after normalising to the knob's type (`1e-3` equals
-    `0.001`; `'0'` equals `0` for an int knob), and an inverted target
-    (`enable_progress_bar` for `quiet`) is compared inverted. `default=None` on a flag means
-    "not given" and is not compared.
+    **What.** Every place in code that states a knob's default is a layer: the registry, each
+    dataclass field carrying it (in the audited tree and in registered files outside it, by name,
+    alias or registry source), the argparse `default=` of its flag, `getattr(x, 'name', d)` /
+    `.get('name', d)` / `x.name or d` fallbacks, environment defaults, config constructions in CLI
+    helpers (with the default their expression states: `enable_progress_bar = not getattr(args,
+    'quiet', False)` is True) and registered signature defaults. (The spec is compared with the
+    code by PK016.)
+    Inverted layers (`enable_progress_bar` for `quiet`) are compared inverted. One finding per
+    knob whose layers disagree, at the odd one out (the minority value; code before the
+    registry), naming every layer and its value. The TF canonical field's
+    default is left out when the registry declares it (`tf.default`).
 
-    **Why.** Two defaults for one setting means the behaviour depends on which entry point
-    ran: the CLI, the dataclass, or a notebook.
+    **Why.** Two defaults for one setting means the behaviour depends on which entry point ran:
+    the CLI, the dataclass, a helper's fallback, or what the spec promised.
 
-    **Example.** `scheduler: str = 'Default'` while the registry says `default`.
+    **Example.** `num_workers: int = 0` in one config class, `4` in another and `default=0` on
+    `--num-workers`.
 
-    **Use instead.** Change the code (or the registry) so both say the same; better, take the
-    default from the generated config.
+    **Use instead.** Make every layer say the registry's default (`ptycho-knobs fix` rewrites the
+    code layers; `ptycho-knobs generate` the spec), or change the registry if it is wrong.
     """
 
     CODE = "PK002"
     NAME = "default-drift"
-    MESSAGE = "A default in code differs from the registry default."
+    MESSAGE = "The layers that state a knob's default disagree."
+    PROJECT = True
+    PRIORITY = 10
+    VALUE = True
     VALID = [
-        Valid("from dataclasses import dataclass\n@dataclass\nclass TrainingConfig:\n    batch_size: int = 16\n"
-              "    num_workers: int = 4\n    scheduler: str = 'default'\n    learning_rate: float = 1e-3\n"),
-        Valid("import os\nrank = int(os.environ.get('RANK', '0'))\n"),
-        Valid("import argparse\np = argparse.ArgumentParser()\np.add_argument('--disable_mlflow', action='store_true')\n"
-              "p.add_argument('--epochs', type=int, default=None)\n"),
-        Valid("import lightning as L\ntrainer = L.Trainer(enable_progress_bar=True, max_epochs=100)\n"),
+        Valid("from dataclasses import dataclass\n@dataclass\nclass TrainingConfig:\n    num_workers: int = 4\n"
+              "    scheduler: str = 'default'\n    learning_rate: float = 1e-3\n"
+              "def loaders(config):\n    return getattr(config, 'num_workers', 4)\n"),
+        Valid("import argparse\np = argparse.ArgumentParser()\np.add_argument('--quiet', action='store_true')\n"
+              "p.add_argument('--num-workers', type=int, default=None)\n"),
+        Valid("import os\nrank = int(os.environ.get('RANK', '0'))\nprint(os.environ.get('RANK', '?'))\n"),
     ]
     INVALID = [
-        Invalid("from lightning.pytorch.callbacks import EarlyStopping\nstop = EarlyStopping(patience=50)\n", 2, 22,
-                "[early_stop_patience] EarlyStopping(patience=50) differs from the registry default 100"),
-        Invalid("from dataclasses import dataclass\n@dataclass\nclass TrainingConfig:\n    batch_size: int = 16\n"
-                "    num_workers: int = 4\n    scheduler: str = 'Default'\n", 6, 5,
-                "[scheduler_type] TrainingConfig.scheduler defaults to 'Default'; the registry default is 'default'"),
-        Invalid("import argparse\np = argparse.ArgumentParser()\np.add_argument('--max-epochs', type=int, default=50)\n",
-                3, 1, "[epochs] flag --max-epochs defaults to 50; the registry default is 100"),
-        Invalid("import os\nrank = int(os.environ.get('RANK', 1))\n", 2, 12,
-                "[rank] environment variable RANK defaults to 1; the registry default is 0"),
-        Invalid("import lightning as L\ntrainer = L.Trainer(enable_progress_bar=False)\n", 2, 21,
-                "[quiet] Trainer(enable_progress_bar=False) means quiet=True; the registry default is False"),
+        Invalid("from dataclasses import dataclass\n@dataclass\nclass TrainingConfig:\n    num_workers: int = 4\n"
+                "    scheduler: str = 'Default'\n", 5, 5,
+                "[scheduler_type] defaults disagree: 'Default' at ptycho_torch/example.py:5 "
+                "(TrainingConfig.scheduler); 'default' in the registry"),
+        Invalid("import argparse\np = argparse.ArgumentParser()\np.add_argument('--num-workers', type=int, default=0)\n"
+                "def loaders(config):\n    return getattr(config, 'num_workers', 4)\n", 3, 1,
+                "[num_workers] defaults disagree: 0 at ptycho_torch/example.py:3 (--num-workers); 4 at "
+                "ptycho_torch/example.py:5 (getattr(config, 'num_workers', ...)) and in the registry"),
+        Invalid("import argparse\np = argparse.ArgumentParser()\np.add_argument('--quiet', action='store_true')\n"
+                "def helper(args):\n    progress = not getattr(args, 'quiet', False)\n"
+                "    return PyTorchExecutionConfig(enable_progress_bar=progress)\n"
+                "class PyTorchExecutionConfig:\n    enable_progress_bar: bool = False\n", 8, 5,
+                "[quiet] defaults disagree: True at ptycho_torch/example.py:8 (PyTorchExecutionConfig.enable_progress_bar, "
+                "which holds the opposite (enable_progress_bar=False)); False at ptycho_torch/example.py:3 (--quiet), "
+                "ptycho_torch/example.py:5 (getattr(args, 'quiet', ...)), ptycho_torch/example.py:6 "
+                "(PyTorchExecutionConfig(enable_progress_bar=...), which holds the opposite (enable_progress_bar=True)) "
+                "and in the registry"),
     ]
 
-    def check_file(self, ctx: FileContext) -> Iterable[Finding]:
-        index = ctx.index
-        scope_of = lambda at: (at.line, at.end_line)  # noqa: E731
-        for call in ctx.facts.calls:
-            for arg in call.args:
-                if not arg.literal:
-                    continue
-                owner = index.owner(call.callee, arg.keyword, ctx.pure, call.at.line, call.at.end_line)
-                if owner is None or matches_default(owner.knob, arg.value, owner.invert):
-                    continue
-                knob = owner.knob
-                if owner.invert:
-                    said = f"means {knob.name}={(not arg.value)!r}"
-                else:
-                    said = "differs from"
-                sep = "; the registry default is" if owner.invert else " the registry default"
-                yield self.finding(ctx.shown, arg.at, knob.name,
-                                   f"{call.callee}({arg.keyword}={arg.value!r}) {said}{sep} {knob.default!r}",
-                                   text=call.text, scope=(call.at.line, call.at.end_line))
-        for knob, src in index.fields:
-            if not matches(ctx.pure, src.file):
+    def check_project(self, ctx: ProjectContext) -> Iterable[Finding]:
+        model = ctx.model
+        for knob in ctx.index.registry.knobs:
+            layers = _unique([lay for lay in model.of(knob.name) if compared(lay)])
+            groups = groups_of(layers)
+            if len(groups) < 2:
                 continue
-            cls, attr = src.field.split(".", 1)  # type: ignore[union-attr]
-            for f in ctx.facts.fields:
-                if f.ref or f.cls != cls or f.attr != attr or not f.has_default or f.value is NOT_LITERAL:
-                    continue
-                if not matches_default(knob, f.value):
-                    yield self.finding(ctx.shown, f.at, knob.name,
-                                       f"{cls}.{attr} defaults to {f.value!r}; the registry default is {knob.default!r}",
-                                       text=f.text, scope=scope_of(f.at))
-        for flag in ctx.facts.flags:
-            if not flag.has_default or flag.value is NOT_LITERAL or flag.value is None:
-                continue
-            knob = index.flag_knob(flag.flags, flag.dest)
-            if knob is None or matches_default(knob, flag.value):
-                continue
-            shown = next((f for f in flag.flags if f.startswith("--")), flag.flags[0])
-            yield self.finding(ctx.shown, flag.at, knob.name,
-                               f"flag {shown} defaults to {flag.value!r}; the registry default is {knob.default!r}",
-                               text=flag.text, scope=scope_of(flag.at))
-        for env in ctx.facts.envs:
-            if not env.has_default or env.value is NOT_LITERAL or env.var not in index.env:
-                continue
-            knob = index.env[env.var][0][0]
-            if same_env(knob, env.value):
-                continue
-            yield self.finding(ctx.shown, env.at, knob.name,
-                               f"environment variable {env.var} defaults to {env.value!r}; "
-                               f"the registry default is {knob.default!r}",
-                               text=env.text, scope=scope_of(env.at))
+            groups.sort(key=lambda g: (-len(g), not any(lay.kind == "registry" for lay in g)))
+            odd = [lay for g in groups[1:] for lay in g]
+            at = min(odd, key=lambda lay: (_PLACE[lay.kind], lay.path, lay.line))
+            first = next(g for g in groups if at in g)
+            message = "defaults disagree: " + "; ".join(_part(g) for g in [first, *(g for g in groups if g is not first)])
+            related = tuple((lay.path, lay.line, lay.label) for lay in layers if lay is not at and lay.kind != "registry")
+            yield self.finding(at.path, Span(at.line, at.col, at.line), knob.name, message,
+                               text=f"{knob.name}|{'|'.join(sorted(repr(g[0].value) for g in groups))}",
+                               scope=(at.line, at.stmt.at.end_line if at.stmt else at.line),
+                               edits=_edits(knob, layers), related=related)
 
 
-def same_env(knob: Knob, value: Any) -> bool:
-    return matches_default(knob, value) or normalise(knob, str(value)) == knob.default
+def _part(group: list[Layer]) -> str:
+    places = [describe(lay) for lay in group if lay.kind != "registry"]
+    registry = any(lay.kind == "registry" for lay in group)
+    text = ", ".join(places)
+    if registry:
+        text = f"at {text} and in the registry" if text else "in the registry"
+    else:
+        text = f"at {text}"
+    return f"{show(group[0].value)} {text}"
 
+
+def _unique(layers: list[Layer]) -> list[Layer]:
+    """One layer per place: a construction and the fallback inside it are one statement."""
+    seen: set[tuple[str, int]] = set()
+    out = []
+    for lay in layers:
+        key = (lay.path, lay.line)
+        if lay.kind != "registry" and key in seen:
+            continue
+        seen.add(key)
+        out.append(lay)
+    return out
+
+
+def _edits(knob: Any, layers: list[Layer]) -> tuple[Edit, ...]:
+    """set-literal edits that bring each literal code layer to the registry default."""
+    out = []
+    for lay in layers:
+        st = lay.stmt
+        if st is None or lay.file is None or st.value_at is None or st.form == "derived" or lay.kind == "construct":
+            continue
+        if same(lay.value, knob.default):
+            continue
+        value = knob.default
+        if lay.invert:
+            if not isinstance(value, bool):
+                continue
+            value = not value
+        if lay.kind == "flag":
+            flags = set(st.owner.split(","))
+            table = next((a.values for a in knob.cli_aliases if a.flag in flags and a.values), ())
+            if table:
+                back = [given for given, mine in table if same(mine, value)]
+                if not back:
+                    continue
+                value = back[0]
+        out.append(Edit("set-literal", lay.path, st.value_at, knob.name, value))
+    return tuple(out)
+
+
+__all__ = ["DefaultDrift", "compared", "describe", "groups_of", "LABELS"]

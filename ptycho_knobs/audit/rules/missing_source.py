@@ -42,7 +42,7 @@ class MissingSource(AuditRule):
                 "@dataclass\nclass TrainingConfig:\n    workers: int = 4\n    scheduler: str = 'default'\n"
                 "    learning_rate: float = 1e-3\n    p = EarlyStopping(patience=cfg.p)\n"
                 "import argparse\nargparse.ArgumentParser().add_argument('--disable_mlflow', action='store_true')\n",
-                72, 47, "[num_workers] ptycho_torch/example.py has no field TrainingConfig.num_workers any more "
+                78, 47, "[num_workers] ptycho_torch/example.py has no field TrainingConfig.num_workers any more "
                 "(the registry says line 5)", path="knob_registry.yaml"),
     ]
 

@@ -40,7 +40,7 @@ class StaleLocation(AuditRule):
     ]
     INVALID = [
         Invalid("import os\nfrom lightning.pytorch.callbacks import EarlyStopping\nrank = os.environ.get('RANK')\n\n\n"
-                "stop = EarlyStopping(patience=cfg.patience)\n", 22, 47,
+                "stop = EarlyStopping(patience=cfg.patience)\n", 27, 47,
                 "[early_stop_patience] ptycho_torch/example.py:4 no longer holds EarlyStopping(patience=...); "
                 "it is at line 6 now", path="knob_registry.yaml"),
     ]

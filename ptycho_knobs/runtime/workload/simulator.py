@@ -70,7 +70,7 @@ class SimulationSpec:
     object_size: int | None = None
     scan_step: int | None = None
     n_probes: int = 1
-    seed: int = 0
+    seed: int = 0  # ptycho-knobs: ignore[PK002] the simulation's own seed (the harness passes the data seed), not the training seed
     probe_kind: str = "diffuser"
 
     def __post_init__(self) -> None:
