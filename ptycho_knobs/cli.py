@@ -1,7 +1,8 @@
 """The `ptycho-knobs` command: a click group whose verbs live in their own modules.
 
-Only click is imported here. Each verb imports what it needs inside its function, so
-`--help`, `knobs`, `generate` and `audit` never pay for torch or lightning.
+Only click is imported here. Each verb's module is imported when the verb is used, and
+imports what it needs inside its function, so `--help`, `knobs`, `generate` and `audit`
+never pay for torch or lightning.
 
 Exit codes, for every verb: 0 clean, 1 findings or stale output, 2 usage, configuration
 or internal error.
@@ -31,8 +32,32 @@ Exit codes: 0 clean, 1 findings or stale files, 2 usage or configuration error.
 """
 
 
+# Each verb's module, imported only when that verb runs (or `--help` lists them all), so
+# `generate --check` does not compile the audit, knobs and train commands too.
+VERBS = {
+    "generate": "ptycho_knobs.codegen.command",
+    "audit": "ptycho_knobs.audit.command",
+    "train": "ptycho_knobs.runtime.command",
+    "drift": "ptycho_knobs.runtime.command",
+    "knobs": "ptycho_knobs.knobs_command",
+    "init": "ptycho_knobs.init_command",
+    "discover": "ptycho_knobs.discover_command",
+}
+
+
 class KnobsGroup(click.Group):
-    """Turns a `KnobsError` from any verb into its message on stderr and exit code 2."""
+    """Loads verbs on demand, and turns a `KnobsError` from any verb into its message on
+    stderr and exit code 2."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(VERBS) | set(self.commands))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in VERBS:
+            import importlib
+
+            self.add_command(getattr(importlib.import_module(VERBS[cmd_name]), cmd_name))
+        return self.commands.get(cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -48,24 +73,10 @@ class KnobsGroup(click.Group):
     "--registry",
     type=click.Path(dir_okay=False, path_type=Path),
     envvar="PTYCHO_KNOBS_REGISTRY",
-    help="Registry to use. Default: knob_registry.yaml in this folder or the nearest one above it.",
+    help="Registry to use. Default: knob_registry.yaml in this folder or the nearest one above it, "
+         "else the bundled PtychoPINN registry (read-only).",
 )
 @click.pass_context
 def main(ctx: click.Context, registry: Path | None) -> None:
     """One registry for PtychoPINN's PyTorch execution knobs: generate, audit, train."""
     ctx.obj = AppContext(registry_option=registry)
-
-
-def _register() -> None:
-    from ptycho_knobs.audit.command import audit
-    from ptycho_knobs.codegen.command import generate
-    from ptycho_knobs.discover_command import discover
-    from ptycho_knobs.init_command import init
-    from ptycho_knobs.knobs_command import knobs
-    from ptycho_knobs.runtime.command import drift, train
-
-    for command in (init, discover, generate, audit, train, drift, knobs):
-        main.add_command(command)
-
-
-_register()

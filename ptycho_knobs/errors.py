@@ -23,6 +23,8 @@ class UsageError(KnobsError):
 class LocatedError(KnobsError):
     """An error at a position in a text file (1-based line and column)."""
 
+    document = "files"  # what kind of file, in messages shared by every kind ("registries", ...)
+
     def __init__(
         self,
         path: str | Path,
@@ -62,6 +64,10 @@ class LocatedError(KnobsError):
 class RegistryError(LocatedError):
     """`knob_registry.yaml` does not load: schema, types, defaults or constraints."""
 
+    document = "registries"
+
 
 class RunConfigError(LocatedError):
     """A run.yaml value is unknown, mistyped or breaks a constraint."""
+
+    document = "run files"

@@ -11,9 +11,14 @@ not trusted) -- and the (stdout, stderr, exit code) stored under that key is wri
 On a miss, or for anything this module does not fully understand (`--no-cache`, baselines,
 `--fix-locations`, `--help`, any other verb or unknown option), the normal CLI runs. On a
 miss the files already read are handed to the engine (`files.prefetch`), so the audit sees
-exactly the bytes that were keyed; when it ends with exit 0 or 1 the audit command calls
-`remember`, which stores the run if the registry and --tf-config are unchanged. Exit 2 is
-never stored.
+exactly the bytes that were keyed; when it ends with exit 0 or 1 the audit command hands its
+output to `files.finished`, which calls `remember` here; that stores the run if the registry
+and --tf-config are unchanged. Exit 2 is never stored. (The audit command never imports this
+module: the hook is how the two meet, so there is no import cycle.)
+
+Stored runs are `ptycho_knobs.cache` entries: outside the audited tree by default, plain
+marshal data, and authenticated with the per-user key, so a `run-*` file planted in a cache
+folder (to make a tree with findings "pass") is a miss, never replayed.
 
 PTYCHO_KNOBS_DEBUG_FASTPATH=1 reports on stderr whether it hit, missed or stepped aside.
 """
@@ -27,7 +32,8 @@ import sys
 from pathlib import Path
 
 from ptycho_knobs import __version__
-from ptycho_knobs.audit.files import Entry, cache_folder, prefetch, prefetched, read, walk
+from ptycho_knobs.audit.files import Entry, cache_folder, on_finished, prefetch, prefetched, read, walk
+from ptycho_knobs.cache import Store, code_stamp
 from ptycho_knobs.errors import UsageError
 from ptycho_knobs.locate import registry_path
 
@@ -36,6 +42,7 @@ _VALUE_OPTIONS = {"--format", "--select", "--ignore", "--tf-config", "--jobs", "
 _FLAGS = {"--exit-zero"}
 _PACKAGE = Path(__file__).parent
 _pending: tuple[dict[str, object], str, str, Path] | None = None  # request, key, side key, cache folder
+KIND = "run"  # cache entries `run-<key>.pkc`
 
 
 def main(prog_name: str | None = None) -> None:
@@ -49,7 +56,7 @@ def main(prog_name: str | None = None) -> None:
         _debug("skip (cannot key this run)")
     else:
         key, side, folder, walked = keyed
-        stored = _load(folder / f"run-{key}.marshal")
+        stored = _load(folder / f"{KIND}-{key}") if folder is not None else None
         _debug(f"{'hit' if stored else 'miss'} {key[:16]}")
         if stored is not None:
             out, err, code = stored
@@ -59,7 +66,9 @@ def main(prog_name: str | None = None) -> None:
             sys.stderr.flush()
             raise SystemExit(code)
         prefetch(request["paths"], *walked)  # type: ignore[arg-type]
-        _pending = (request, key, side, folder)
+        if folder is not None:
+            _pending = (request, key, side, folder)
+            on_finished(remember)
     from ptycho_knobs.cli import main as cli_main
 
     cli_main(prog_name=prog_name)
@@ -80,13 +89,7 @@ def remember(out: str, err: str, code: int) -> None:
     if not same:
         _debug("not stored (inputs changed during the run)")
         return
-    from ptycho_knobs.atomic import atomic_open
-
-    try:
-        with atomic_open(folder / f"run-{key}.marshal", binary=True) as fh:
-            marshal.dump((out, err, code), fh)
-    except OSError:
-        pass  # a read-only place still audits, just without the cache
+    Store(folder).put(KIND, key, marshal.dumps((out, err, code)))  # a read-only place: one warning
 
 
 def parse(argv: list[str]) -> dict[str, object] | None:
@@ -182,26 +185,21 @@ def _key(request: dict[str, object]) -> tuple[str, str, Path, tuple[list[Entry],
 def _code_stamp() -> str:
     """Size and mtime of this package's audit code, so an edited checkout misses even when
     the version number did not change."""
-    stamp = []
-    for folder in (_PACKAGE, _PACKAGE / "audit", _PACKAGE / "audit" / "rules"):
-        try:
-            with os.scandir(folder) as it:
-                for e in it:
-                    if e.name.endswith(".py"):
-                        st = e.stat()
-                        stamp.append(f"{e.path}:{st.st_size}:{st.st_mtime_ns}")
-        except OSError as exc:
-            stamp.append(f"{folder}:{exc}")
-    return "|".join(sorted(stamp))
+    return code_stamp((_PACKAGE, _PACKAGE / "audit", _PACKAGE / "audit" / "rules"))
 
 
 def _load(file: Path) -> tuple[str, str, int] | None:
+    """The stored run `<folder>/run-<key>` (any suffix), if it is an authentic entry of this
+    user's cache holding exactly (stdout, stderr, exit code 0 or 1); None otherwise."""
+    key = file.name.partition("-")[2].partition(".")[0]
+    payload = Store(file.parent).get(KIND, key)
+    if payload is None:
+        return None  # absent, planted, corrupt or from another version: a miss
     try:
-        with open(file, "rb") as fh:
-            out, err, code = marshal.load(fh)
-    except (OSError, EOFError, ValueError, TypeError):
-        return None  # absent or corrupt: a miss
-    if isinstance(out, str) and isinstance(err, str) and code in (0, 1):
+        out, err, code = marshal.loads(payload)
+    except (EOFError, ValueError, TypeError):
+        return None
+    if type(out) is str and type(err) is str and type(code) is int and code in (0, 1):
         return out, err, code
     return None
 

@@ -186,6 +186,18 @@ class _Loader:
         if version != SCHEMA_VERSION:
             raise self.fail(top["schema_version"].node, f"schema_version {version} is not supported (this tool reads {SCHEMA_VERSION})")
         out = self.scalar(top, "output_dir", str, "the registry") or "generated"
+        # Confined to the registry's folder tree: generate must never write over the
+        # repository's root, a parent folder or anything outside it.
+        out_path = Path(out)
+        if out_path.is_absolute() or ".." in out_path.parts or not out_path.parts or "\0" in out:
+            raise self.fail(top["output_dir"].node,
+                            f"output_dir {out!r} must be a relative path to a sub-folder of the registry's folder",
+                            "e.g. output_dir: generated (no absolute path, no '..', not '.')")
+        base = self.path.parent.resolve()
+        if not (base / out_path).resolve().is_relative_to(base) or (base / out_path).resolve() == base:
+            raise self.fail(top["output_dir"].node,
+                            f"output_dir {out!r} leads out of the registry's folder (through a symbolic link)",
+                            "point output_dir at a real sub-folder of the registry's folder")
         callees = self.callees(top.get("callees"))
         knobs_entry = top.get("knobs")
         if knobs_entry is None or not knobs_entry.node.is_list or not knobs_entry.node.value:
@@ -313,7 +325,9 @@ class _Loader:
             if req not in e:
                 raise self.fail(node, f"{what} is missing required field {req!r}")
         if not _NAME.match(name) or keyword.iskeyword(name) or name in _RESERVED_NAMES or name.startswith("__"):
-            raise self.fail(e["name"].node, f"knob name {name!r} must be a Python identifier and not a reserved name (it becomes a field name)")
+            raise self.fail(e["name"].node, f"knob name {name!r} must be an ASCII Python identifier (letters A-Z a-z, "
+                            "digits, _; not starting with a digit or __), not a keyword or reserved name: it becomes "
+                            "a field name, a flag and an environment variable")
         category = self.enum(e["category"], Category, what)
         home = self.enum(e["home"], Home, what)
         type_node = e["type"].node
@@ -329,6 +343,10 @@ class _Loader:
         except ValueError:
             raise self.fail(default_node, f"{what}: default {describe_mismatch(ktype, default_node.plain())}") from None
         constraints = self.constraints(e.get("constraints"), ktype, what)
+        clash = _contradiction(constraints)
+        if clash is not None:
+            raise self.fail(e["constraints"].node, f"{what}: constraints contradict each other: {clash}, so no value "
+                            "can satisfy them", "fix the bounds (or the choices) under constraints:")
         problem = constraints.violation(default)
         if problem is not None:
             raise self.fail(default_node, f"{what}: default {default!r} breaks its own constraint: {problem}")
@@ -696,3 +714,19 @@ def _coerce_key(ktype: Any, key: str) -> Any:
 def _as_tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
     return kind if isinstance(kind, tuple) else (kind,)
 
+
+def _contradiction(c: Constraints) -> str | None:
+    """Why no value can satisfy `c` (a lower bound above an upper one, or no choice inside
+    the bounds), or None."""
+    lows = [(v, f"min {v!r}", False) for v in (c.min,) if v is not None]
+    lows += [(v, f"exclusive_min {v!r}", True) for v in (c.exclusive_min,) if v is not None]
+    highs = [(v, f"max {v!r}", False) for v in (c.max,) if v is not None]
+    highs += [(v, f"exclusive_max {v!r}", True) for v in (c.exclusive_max,) if v is not None]
+    for low, low_text, low_open in lows:
+        for high, high_text, high_open in highs:
+            if low > high or (low == high and (low_open or high_open)):
+                return f"{low_text} is not below {high_text}"
+    if c.choices is not None and all(Constraints(min=c.min, max=c.max, exclusive_min=c.exclusive_min,
+                                                 exclusive_max=c.exclusive_max).violation(x) for x in c.choices):
+        return "none of the choices is inside the bounds"
+    return None

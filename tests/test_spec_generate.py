@@ -99,4 +99,31 @@ def test_every_spec_template_is_compiled_by_any_generate(tmp_path: Path) -> None
     result = subprocess.run([cli, "--registry", str(ROOT / "knob_registry.yaml"), "generate", "--check",
                              "--cache-dir", str(cache)], capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 0, result.stderr
-    assert len(list(cache.iterdir())) == len(list((ROOT / "templates").glob("*.j2"))) >= 5 + len(SPEC_TEMPLATES)
+    assert len(list(cache.glob("jinja-*.pkc"))) == len(list((ROOT / "templates").glob("*.j2"))) >= 5 + len(SPEC_TEMPLATES)
+
+
+_PROBE = """
+import sys
+from ptycho_knobs.cli import main
+try:
+    main(sys.argv[1:])
+except SystemExit as exit:
+    print("exit", exit.code, "jinja2" in sys.modules, file=sys.stderr)
+"""
+
+
+def test_a_cached_check_renders_nothing_but_still_reads_the_spec(project: Path) -> None:
+    """The rendered parts are cached with the generated files: a repeated `--check` imports no
+    jinja2, and still compares the spec on disk (a hand edit is stale)."""
+    args = [sys.executable, "-c", _PROBE, "--registry", str(project / "knob_registry.yaml"), "generate",
+            "--cache-dir", str(project / "cache")]
+
+    def run(*extra: str) -> str:
+        return subprocess.run([*args, *extra], capture_output=True, text=True, timeout=120, check=False).stderr
+
+    assert "exit 0 True" in run()
+    assert "exit 0 False" in run("--check")
+    spec = project / "specs" / "ptychodus_api_spec.md"
+    spec.write_text(spec.read_text(encoding="utf-8").replace("`'auto'`", "`'cpu'`", 1), encoding="utf-8")
+    stale = run("--check")
+    assert "exit 1 False" in stale and "1 stale" in stale

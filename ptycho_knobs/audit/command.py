@@ -76,8 +76,9 @@ def _bundled_notice(located: Located, left_out: tuple[str, ...]) -> str | None:
               help="Worker processes; 0 means one per core.")
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the cache.")
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Cache folder. Default: $PTYCHO_KNOBS_CACHE_DIR, $XDG_CACHE_HOME/ptycho-knobs, "
-                   "or .ptycho_knobs_cache next to the first audited path.")
+              help="Cache folder (gets a .gitignore of `*`). Default: $PTYCHO_KNOBS_CACHE_DIR, else this "
+                   "project's folder under $XDG_CACHE_HOME/ptycho-knobs or ~/.cache/ptycho-knobs "
+                   "(never inside the audited tree).")
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even with findings (errors still exit 2).")
 def audit(paths: tuple[str, ...], fmt: str, select: tuple[str, ...], ignore: tuple[str, ...],
           baseline: Path | None, write_baseline: Path | None, fix_locations: bool, diff: bool,
@@ -151,7 +152,7 @@ def audit(paths: tuple[str, ...], fmt: str, select: tuple[str, ...], ignore: tup
     click.echo(out, nl=False)
     click.echo(err, nl=False, err=True)
     if not (fix_locations or baseline):
-        from ptycho_knobs import fastpath
+        from ptycho_knobs.audit.files import finished
 
-        fastpath.remember(out, err, code)  # a no-op unless the fast path keyed this run
+        finished(out, err, code)  # the fast path stores the run, if it keyed it
     sys.exit(code)

@@ -12,13 +12,11 @@ from __future__ import annotations
 import gc
 import hashlib
 import os
-import pickle
 import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 
 from ptycho_knobs import __version__
-from ptycho_knobs.atomic import atomic_open
 from ptycho_knobs.audit.callees import WatchSet, watch_set
 from ptycho_knobs.audit.files import (  # shared with the fast path
     Entry,
@@ -31,6 +29,8 @@ from ptycho_knobs.audit.index import AuditIndex, matches
 from ptycho_knobs.audit.rule import AuditRule, FileContext, ProjectContext, all_rules
 from ptycho_knobs.audit.scanner import Needs, scan_source
 from ptycho_knobs.audit.spec import SpecStmt, parse_spec
+from ptycho_knobs.cache import FactsCache as Cache  # plain data, authenticated, outside the tree
+from ptycho_knobs.cache import cached_registry  # noqa: F401  (re-exported for the audit command)
 from ptycho_knobs.registry import Registry
 
 
@@ -85,39 +85,6 @@ def _safe_scan(data: bytes, watch: WatchSet, needs: Needs) -> FileFacts:
         return scan_source(data, watch, needs)
     except Exception as exc:  # a scanner bug must not hide the rest of the tree
         return FileFacts(problem=("PK999", f"internal error while scanning: {type(exc).__name__}: {exc}", 1, 1))
-
-
-class Cache:
-    """Facts by file content hash, one pickle per (tool version, registry, watched names)."""
-
-    def __init__(self, folder: Path | None, namespace: str) -> None:
-        self.file = folder / f"audit-{namespace}.pickle" if folder else None
-        self.data: dict[str, FileFacts] = {}
-        self.dirty = False
-        if self.file and self.file.is_file():
-            try:
-                with open(self.file, "rb") as fh:
-                    loaded = pickle.load(fh)
-                if isinstance(loaded, dict):
-                    self.data = loaded
-            except Exception:  # a corrupt cache is a cache miss, never an error
-                self.data = {}
-
-    def get(self, key: str) -> FileFacts | None:
-        return self.data.get(key)
-
-    def put(self, key: str, facts: FileFacts) -> None:
-        self.data[key] = facts
-        self.dirty = True
-
-    def save(self) -> None:
-        if not self.file or not self.dirty:
-            return
-        try:
-            with atomic_open(self.file, binary=True) as fh:
-                pickle.dump(self.data, fh, protocol=pickle.HIGHEST_PROTOCOL)
-        except OSError:
-            pass  # a read-only checkout still audits, just without a cache
 
 
 class Prefilter:
@@ -420,32 +387,3 @@ def _scan_all(jobs: list[bytes], watch: WatchSet, needs: Needs, n_jobs: int) -> 
     for i, result in zip(order, done, strict=False):
         out[i] = result
     return out
-
-
-def cached_registry(path: Path, folder: Path | None) -> Registry:
-    """The registry, from a pickle keyed by its bytes and path when one exists (YAML parsing
-    with positions is most of a warm audit's time); loaded and validated otherwise."""
-    from ptycho_knobs.registry import load_registry
-
-    if folder is None:
-        return load_registry(path)
-    try:
-        raw = path.read_bytes()
-    except OSError:
-        return load_registry(path)  # raises the located, friendly error
-    key = hashlib.sha256(raw + b"\0" + str(path.resolve()).encode() + __version__.encode()).hexdigest()[:20]
-    file = folder / f"registry-{key}.pickle"
-    try:
-        with open(file, "rb") as fh:
-            registry = pickle.load(fh)
-        if isinstance(registry, Registry):
-            return registry
-    except Exception:
-        pass
-    registry = load_registry(path)
-    try:
-        with atomic_open(file, binary=True) as fh:
-            pickle.dump(registry, fh, protocol=pickle.HIGHEST_PROTOCOL)
-    except (OSError, pickle.PicklingError, TypeError, AttributeError):
-        pass
-    return registry

@@ -1,4 +1,4 @@
-"""Which files an audit reads, and where its cache lives.
+"""Which files an audit reads, where its cache lives, and the fast path's hand-offs.
 
 Standard library only (no dataclasses either: it costs ~25 ms to import), because the
 warm fast path (`ptycho_knobs.fastpath`) walks exactly what the engine walks to key a
@@ -8,14 +8,13 @@ whole run, before anything heavy is imported.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from ptycho_knobs.errors import UsageError
 
 MAX_BYTES = 5 * 1024 * 1024  # larger files are reported (PK902) and skipped
 SKIP_DIRS = frozenset({"__pycache__", "node_modules", "site-packages"})
-CACHE_DIRNAME = ".ptycho_knobs_cache"
 
 
 class Entry:
@@ -121,14 +120,30 @@ def walk_and_read(paths: Iterable[str]) -> tuple[list[Entry], list[Path]]:
     return entries, roots
 
 
-def default_cache_dir(roots: list[Path]) -> Path:
-    if os.environ.get("PTYCHO_KNOBS_CACHE_DIR"):
-        return Path(os.environ["PTYCHO_KNOBS_CACHE_DIR"])
-    if os.environ.get("XDG_CACHE_HOME"):
-        return Path(os.environ["XDG_CACHE_HOME"]) / "ptycho-knobs"
-    return roots[0].parent / CACHE_DIRNAME
+def default_cache_dir(roots: list[Path]) -> Path | None:
+    """`$PTYCHO_KNOBS_CACHE_DIR`, else this project's folder in the user cache (keyed by the
+    folder holding the first audited path), never inside the audited tree; None when there
+    is no user cache folder."""
+    from ptycho_knobs.cache import folder_for
+
+    return folder_for(roots[0].parent)
 
 
-def cache_folder(paths: Iterable[str], cache_dir: Path | None) -> Path:
+def cache_folder(paths: Iterable[str], cache_dir: Path | None) -> Path | None:
     """The cache folder of `audit PATHS [--cache-dir DIR]` (the option wins)."""
-    return cache_dir or default_cache_dir([Path(next(iter(paths))).absolute()])
+    return cache_dir or default_cache_dir([Path(os.path.abspath(next(iter(paths))))])
+
+
+_finished: list[Callable[[str, str, int], None]] = []
+
+
+def on_finished(hook: Callable[[str, str, int], None]) -> None:
+    """Call `hook(stdout, stderr, exit code)` when the audit command has its output (the fast
+    path stores the run this way; the audit command does not import the fast path)."""
+    _finished.append(hook)
+
+
+def finished(out: str, err: str, code: int) -> None:
+    """The audit command's output is final: hand it to whoever asked (`on_finished`)."""
+    for hook in _finished:
+        hook(out, err, code)

@@ -351,8 +351,20 @@ def _declared_encoding(source: bytes) -> str:
 
 def scan_source(source: bytes, watch: WatchSet, needs: Needs) -> FileFacts:
     """Facts of one file's bytes; a decode or syntax problem becomes `FileFacts.problem`."""
+
+    def not_valid(what: str, start: int) -> FileFacts:
+        line = source[:start].count(b"\n") + 1
+        col = start - (source.rfind(b"\n", 0, start) + 1) + 1
+        byte = f" (byte 0x{source[start]:02x})" if start < len(source) else ""
+        return FileFacts(problem=("PK900", f"not valid {what}{byte}; file skipped", line, col))
+
     try:
         encoding = _declared_encoding(source)
+        if encoding != "utf-8" and "# coding\n".encode(encoding) != b"# coding\n":
+            # utf-16, utf-32, EBCDIC...: Python itself refuses such a cookie ("encoding problem").
+            cookie = 1 if b"coding" in source.split(b"\n", 1)[0] else 2
+            return FileFacts(problem=("PK900", f"coding declaration {encoding!r} cannot be used for Python source "
+                                      "(it is not ASCII-compatible); file skipped", cookie, 1))
         text = source.decode(encoding)
         if encoding != "utf-8":
             # PEP 263: a `# -*- coding: latin-1 -*-` file is valid Python. Work on its UTF-8
@@ -360,11 +372,14 @@ def scan_source(source: bytes, watch: WatchSet, needs: Needs) -> FileFacts:
             # str and ignores the cookie.
             source = text.encode("utf-8")
     except (SyntaxError, LookupError):
+        try:  # no usable cookie: tokenize also says so when the first lines are not UTF-8
+            source.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return not_valid("UTF-8", exc.start)
         return FileFacts(problem=("PK900", "unknown or malformed coding declaration; file skipped", 1, 1))
-    except UnicodeDecodeError as exc:
-        line = source[: exc.start].count(b"\n") + 1
-        col = exc.start - (source.rfind(b"\n", 0, exc.start) + 1) + 1
-        return FileFacts(problem=("PK900", f"not valid UTF-8 (byte 0x{source[exc.start]:02x}); file skipped", line, col))
+    except UnicodeError as exc:
+        what = "UTF-8" if encoding == "utf-8" else f"{encoding} text (the encoding its coding declaration names)"
+        return not_valid(what, getattr(exc, "start", 0))
     if text.startswith("\ufeff"):
         text = text[1:]
         source = source[3:]

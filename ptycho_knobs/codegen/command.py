@@ -42,9 +42,10 @@ Exit codes: 0 up to date or written, 1 stale (--check), 2 error.
               help="With --spec-file and no spec: block: if section 6 is about something else, insert ours "
                    "as 6 and renumber the rest.")
 @click.option("--no-spec", is_flag=True, help="Leave the spec alone (e.g. a checkout without the registry's spec: file).")
-@click.option("--no-cache", is_flag=True, help="Compile the templates afresh; neither read nor write the template cache.")
+@click.option("--no-cache", is_flag=True, help="Load, compile and render afresh; neither read nor write the cache.")
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Compiled-template cache (default: .ptycho_knobs_cache/jinja beside the registry).")
+              help="Cache folder (gets a .gitignore of `*`). Default: $PTYCHO_KNOBS_CACHE_DIR, else this "
+                   "project's folder under $XDG_CACHE_HOME/ptycho-knobs or ~/.cache/ptycho-knobs.")
 def generate(check: bool, dry_run: bool, show_diff: bool, out_dir: Path | None,
              spec_file: Path | None, insert_section: bool, no_spec: bool, no_cache: bool,
              cache_dir: Path | None) -> None:
@@ -55,7 +56,9 @@ def generate(check: bool, dry_run: bool, show_diff: bool, out_dir: Path | None,
     folder that no target produces) are reported, and removed when they carry the
     do-not-edit header.
     """
+    from ptycho_knobs.cache import Store, cached_registry, folder_for
     from ptycho_knobs.cli_support import app_context
+    from ptycho_knobs.codegen.environment import use_cache
     from ptycho_knobs.codegen.run import run_generate
     from ptycho_knobs.errors import UsageError
 
@@ -66,10 +69,17 @@ def generate(check: bool, dry_run: bool, show_diff: bool, out_dir: Path | None,
             f"{where}generate does not write from the bundled PtychoPINN registry ({located.path}); "
             "its generated code ships as ptycho_knobs.generated. Run 'ptycho-knobs init' to start "
             "your own registry here, or pass --registry PATH")
-    registry = app_context().registry()
-    from ptycho_knobs.codegen.environment import use_bytecode_cache
-
-    use_bytecode_cache(None if no_cache else cache_dir or registry.path.parent / ".ptycho_knobs_cache" / "jinja")
-    code = run_generate(registry, out_dir=out_dir, check=check, dry_run=dry_run, show_diff=show_diff,
-                        spec_file=spec_file, insert_section=insert_section, no_spec=no_spec)
+    path = app_context().registry_path()
+    # The registry, the rendered files and the compiled templates are cached out of the tree
+    # (see ptycho_knobs.cache); writes wait until the run has succeeded, so a generate that
+    # refuses leaves no cache behind.
+    store = Store(None if no_cache else folder_for(path.parent, cache_dir), defer=True)
+    registry = cached_registry(path, store)
+    use_cache(store)
+    try:
+        code = run_generate(registry, out_dir=out_dir, check=check, dry_run=dry_run, show_diff=show_diff,
+                            spec_file=spec_file, insert_section=insert_section, no_spec=no_spec)
+    finally:
+        use_cache(None)
+    store.flush()
     raise SystemExit(code)

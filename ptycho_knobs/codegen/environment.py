@@ -12,11 +12,14 @@ import json as _json
 import math
 import re
 from pathlib import Path
-from typing import Any
-
-import jinja2
+from typing import TYPE_CHECKING, Any
 
 import ptycho_knobs.templates
+
+if TYPE_CHECKING:  # jinja2 is imported only when a template is compiled or rendered
+    import jinja2
+
+    from ptycho_knobs.cache import Store
 
 TEMPLATE_DIR = Path(ptycho_knobs.templates.__file__).parent
 
@@ -85,9 +88,14 @@ def to_json(value: Any, indent: int | None = None) -> str:
     return _json.dumps(value, ensure_ascii=False, indent=indent, allow_nan=False)
 
 
+_store: Store | None = None
+
+
 @functools.lru_cache(maxsize=1)
 def environment() -> jinja2.Environment:
     """The shared environment: strict undefined, whitespace control, our filters."""
+    import jinja2
+
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)),
         undefined=jinja2.StrictUndefined,
@@ -97,24 +105,60 @@ def environment() -> jinja2.Environment:
         autoescape=False,
     )
     env.filters.update(py_literal=py_literal, py_docstring=py_docstring, md=md, json=to_json)
+    env.bytecode_cache = _bytecode_cache(_store) if _store else None
     return env
 
 
-def use_bytecode_cache(folder: Path | None) -> None:
-    """Keep compiled templates in `folder` (jinja's own cache, keyed by each template's checksum).
+def use_cache(store: Store | None) -> None:
+    """Cache what `generate` computes in `store` (a `ptycho_knobs.cache.Store`; None: no cache):
+    the rendered files (see `writer.render_all`) and the compiled templates.
 
-    Compiling the templates is most of a `generate --check` start-up; with the cache a
-    repeated check skips it. The cache lives outside the generated files (by default in
-    `.ptycho_knobs_cache/` beside the registry, like the audit cache), so `--check` still
-    changes nothing in the repository. None, or a folder that cannot be created, means no
-    cache.
+    Compiled templates go through an authenticated `jinja2.BytecodeCache`, never jinja's
+    `FileSystemBytecodeCache`: that one unpickles and executes whatever file sits in its
+    folder. Ours keeps (template checksum, Python cache tag, jinja version, code object) in
+    an HMAC-checked entry, so only code this user's own runs compiled is ever loaded.
     """
-    env = environment()
-    env.bytecode_cache = None
-    if folder is None:
-        return
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        return
-    env.bytecode_cache = jinja2.FileSystemBytecodeCache(str(folder))
+    global _store
+    _store = store
+    if environment.cache_info().currsize:
+        environment().bytecode_cache = _bytecode_cache(store) if store else None
+
+
+def current_store() -> Store | None:
+    return _store
+
+
+def _bytecode_cache(store: Store) -> jinja2.BytecodeCache:
+    return _bytecode_cache_class()(store)
+
+
+@functools.lru_cache(maxsize=1)
+def _bytecode_cache_class() -> type:
+    import marshal
+    import sys
+    import types
+
+    import jinja2
+
+    tag = f"{sys.implementation.cache_tag}|jinja2 {jinja2.__version__}"
+
+    class AuthenticatedBytecodeCache(jinja2.BytecodeCache):
+        def __init__(self, store: Store) -> None:
+            self.store = store
+
+        def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+            payload = self.store.get("jinja", bucket.key)
+            if payload is None:
+                return
+            try:
+                checksum, made_by, code = marshal.loads(payload)
+            except (EOFError, ValueError, TypeError):
+                return
+            if checksum == bucket.checksum and made_by == tag and isinstance(code, types.CodeType):
+                bucket.code = code
+
+        def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+            if bucket.code is not None:
+                self.store.put("jinja", bucket.key, marshal.dumps((bucket.checksum, tag, bucket.code)))
+
+    return AuthenticatedBytecodeCache

@@ -13,10 +13,12 @@ parts of it:
 
 from __future__ import annotations
 
+import marshal
+import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-import jinja2
 
 from ptycho_knobs.codegen.spec_context import (
     SPEC_TEMPLATES,
@@ -40,6 +42,9 @@ from ptycho_knobs.codegen.writer import (
 from ptycho_knobs.errors import RegistryError, UsageError
 from ptycho_knobs.ktypes import SpecConfig, SpecSection
 from ptycho_knobs.registry import Registry
+
+if TYPE_CHECKING:  # a cached `generate --check` imports no jinja2
+    import jinja2
 
 SPEC_TARGET = "spec_execution_config.md"
 
@@ -69,9 +74,8 @@ def run_generate(
     rendered, skipped = render_all(registry)
     the_plan = plan(rendered, out, skipped)
     outputs = the_plan.outputs
-    env = spec_environment()
-    for name in SPEC_TEMPLATES:  # compiled every run, so a broken spec template fails any --check
-        env.get_template(name)
+    if "jinja2" in sys.modules:
+        compile_spec_templates()
     spec = None if no_spec else spec_output(registry, rendered, spec_file, insert_section)
     if spec is not None:
         outputs = (*outputs, spec)
@@ -149,13 +153,77 @@ def _read_spec(path: Path) -> bytes:
         raise SpliceError(display(path), 1, 1, f"cannot read the spec: {exc.strerror}") from None
 
 
+def compile_spec_templates() -> None:
+    """Compile every shipped spec template, used by this registry or not, so a broken one fails
+    any `generate --check` (the tool's own registry renders no spec).
+
+    Called when this run compiled templates anyway: `jinja2` is imported only on a miss of the
+    render cache, whose key covers every template file, so a changed spec template is always
+    compiled; a run answered from the cache compiles (and imports) nothing."""
+    env = spec_environment()
+    for name in SPEC_TEMPLATES:
+        env.get_template(name)
+
+
 def spec_parts(registry: Registry, spec: SpecConfig) -> list[Part]:
-    """Each registry spec section rendered by its template."""
+    """Each registry spec section rendered by its template (kept in the render cache, if any)."""
+    from ptycho_knobs.codegen.environment import current_store
+
+    store = current_store()
+    key = _parts_key(registry) if store else None
+    if store and key:
+        cached = _parts_from_cache(store.get("render", key), registry, spec)
+        if cached is not None:
+            return cached
+    parts = _render_parts(registry, spec)
+    if store and key:
+        store.put("render", key, marshal.dumps(tuple(p.body for p in parts)))
+    return parts
+
+
+def _parts_key(registry: Registry) -> str | None:
+    """Everything the rendered parts depend on: the registry (its spec: block included), the
+    templates, this package's code, jinja2's install and Python."""
+    import importlib.util
+
+    from ptycho_knobs import __version__
+    from ptycho_knobs.cache import PACKAGE, code_stamp, digest
+    from ptycho_knobs.codegen.environment import TEMPLATE_DIR
+
+    try:
+        found = importlib.util.find_spec("jinja2")
+        origin = found.origin if found and found.origin else ""
+        st = Path(origin).stat()
+    except (OSError, ValueError, ImportError):
+        return None
+    return digest(
+        "spec-parts", __version__, sys.version, registry.sha256, registry.path, f"{origin}:{st.st_size}:{st.st_mtime_ns}",
+        code_stamp((PACKAGE, PACKAGE / "codegen")), code_stamp((TEMPLATE_DIR,), (".j2",)),
+    )[:32]
+
+
+def _parts_from_cache(payload: bytes | None, registry: Registry, spec: SpecConfig) -> list[Part] | None:
+    if payload is None:
+        return None
+    try:
+        bodies = marshal.loads(payload)
+    except (EOFError, ValueError, TypeError):
+        return None
+    if type(bodies) is not tuple or len(bodies) != len(spec.sections) or not all(type(b) is str for b in bodies):
+        return None
+    return [Part(s.name, s.section, s.block, body, _origin(registry, s)) for s, body in zip(spec.sections, bodies, strict=True)]
+
+
+def _origin(registry: Registry, section: SpecSection) -> tuple[str, int, int]:
+    return display(registry.path), section.position.line, section.position.col
+
+
+def _render_parts(registry: Registry, spec: SpecConfig) -> list[Part]:
     env = spec_environment()
     views = spec_views(registry)
     parts = []
     for section in spec.sections:
-        origin = (display(registry.path), section.position.line, section.position.col)
+        origin = _origin(registry, section)
         body = _render_section(registry, section, env, views, origin)
         parts.append(Part(section.name, section.section, section.block, body, origin))
     return parts
@@ -163,6 +231,8 @@ def spec_parts(registry: Registry, spec: SpecConfig) -> list[Part]:
 
 def _render_section(registry: Registry, section: SpecSection, env: jinja2.Environment, views: SpecViews,
                     origin: tuple[str, int, int]) -> str:
+    import jinja2
+
     def fail(message: str, hint: str | None = None) -> RegistryError:
         return RegistryError(origin[0], origin[1], origin[2], f"spec section {section.name!r}: {message}", hint)
 

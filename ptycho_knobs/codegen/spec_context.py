@@ -15,14 +15,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
-
-import jinja2
+from typing import TYPE_CHECKING, Any
 
 from ptycho_knobs.codegen.environment import environment, py_literal
 from ptycho_knobs.ktypes import Category, CliEntry, Home, Knob, SpecSection
 from ptycho_knobs.registry import Registry
 from ptycho_knobs.typelang import LiteralOf, OptionalOf, Scalar, base_scalar
+
+if TYPE_CHECKING:  # jinja2 is imported only when a template is compiled or rendered
+    import jinja2
 
 EXECUTION_CLASS = "PyTorchExecutionConfig"
 
