@@ -271,7 +271,12 @@ class _Loader:
                     raise self.fail(t["name"].node, f"spec section name {name!r} is used twice")
                 seen.add(name)
                 section = t.get("section")
-                section_text = None if section is None or section.node.value is None else str(section.node.value)
+                value = None if section is None else section.node.value
+                if isinstance(value, (float, bool)) or not isinstance(value, (str, int, type(None))):
+                    raise self.fail(section.node, f"spec section {name}: section must be a number in quotes or a "
+                                    f"heading title, not {value!r}",
+                                    'quote section numbers ("4.9", "7.10"): YAML reads 7.10 as the number 7.1')
+                section_text = None if value is None else str(value).strip() or None
                 block = self.scalar(t, "block", str, f"spec section {name}") or "section"
                 if block not in ("section", "list", "table"):
                     raise self.fail(t["block"].node, f"spec section {name}: block must be section, list or table, not {block!r}")
@@ -281,7 +286,8 @@ class _Loader:
                                     f"define it under the top-level clis: ({', '.join(sorted(self.cli_names)) or 'none yet'})")
                 template = self.scalar(t, "template", str, f"spec section {name}", required=True, at=item)
                 sections.append(SpecSection(name, template, section_text, block, cli, Position(item.line, item.col)))
-        return SpecConfig(file, tuple(sections), Position(entry.node.line, entry.node.col))
+        at = s["file"].node  # errors about the spec (a missing file) point at its name
+        return SpecConfig(file, tuple(sections), Position(at.line, at.col))
 
     def callees(self, entry: Entry | None) -> tuple[Callee, ...]:
         if entry is None:

@@ -12,15 +12,17 @@ Examples:
   ptycho-knobs generate --check              CI: exit 1 with a diff if anything is stale
   ptycho-knobs generate --dry-run            say what would be written
   ptycho-knobs generate --out /tmp/gen       render somewhere else
-  ptycho-knobs generate --spec-file specs/ptychodus_api_spec.md
-                                             also replace section 6 of an existing spec
+  ptycho-knobs generate --no-spec            leave the registry's spec: file alone
+  ptycho-knobs generate --spec-file SPEC     the registry's spec: sections into SPEC instead;
+                                             without a spec: block, section 6 of SPEC
   ptycho-knobs generate --spec-file SPEC --insert-section
-                                             insert section 6, renumbering 6.. to 7..
+                                             (no spec: block) insert section 6, renumbering 6.. to 7..
 
 \b
 Outputs (in the registry's output_dir, default generated/ next to the registry):
   execution_config.py  cli.py  config_bridge.py  spec_execution_config.md
   run.schema.json  rules.md
+  and, with a spec: block in the registry, the generated parts of its spec file
 
 \b
 Exit codes: 0 up to date or written, 1 stale (--check), 2 error.
@@ -34,15 +36,19 @@ Exit codes: 0 up to date or written, 1 stale (--check), 2 error.
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Output folder (default: the registry's output_dir).")
 @click.option("--spec-file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
-              help="A markdown spec whose section 6 is replaced by the generated one (in place, atomically).")
+              help="Markdown spec to update in place, atomically: the registry's spec: sections, "
+                   "or section 6 when the registry has no spec: block.")
 @click.option("--insert-section", is_flag=True,
-              help="With --spec-file: if section 6 is about something else, insert ours as 6 and renumber the rest.")
+              help="With --spec-file and no spec: block: if section 6 is about something else, insert ours "
+                   "as 6 and renumber the rest.")
+@click.option("--no-spec", is_flag=True, help="Leave the spec alone (e.g. a checkout without the registry's spec: file).")
 @click.option("--no-cache", is_flag=True, help="Load, compile and render afresh; neither read nor write the cache.")
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path),
               help="Cache folder (gets a .gitignore of `*`). Default: $PTYCHO_KNOBS_CACHE_DIR, else this "
                    "project's folder under $XDG_CACHE_HOME/ptycho-knobs or ~/.cache/ptycho-knobs.")
 def generate(check: bool, dry_run: bool, show_diff: bool, out_dir: Path | None,
-             spec_file: Path | None, insert_section: bool, no_cache: bool, cache_dir: Path | None) -> None:
+             spec_file: Path | None, insert_section: bool, no_spec: bool, no_cache: bool,
+             cache_dir: Path | None) -> None:
     """Render the generated files from the knob registry.
 
     Files are rendered in memory and compared with disk; only changed files are written,
@@ -72,7 +78,7 @@ def generate(check: bool, dry_run: bool, show_diff: bool, out_dir: Path | None,
     use_cache(store)
     try:
         code = run_generate(registry, out_dir=out_dir, check=check, dry_run=dry_run, show_diff=show_diff,
-                            spec_file=spec_file, insert_section=insert_section)
+                            spec_file=spec_file, insert_section=insert_section, no_spec=no_spec)
     finally:
         use_cache(None)
     store.flush()

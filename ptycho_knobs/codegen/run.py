@@ -1,14 +1,37 @@
-"""The `generate` verb's logic, separate from its click wrapper so tests can call it."""
+"""The `generate` verb's logic, separate from its click wrapper so tests can call it.
+
+The spec, when there is one, is one more output: spliced in memory, compared with disk, and
+written atomically together with the generated/ files (all or nothing). Which spec and which
+parts of it:
+
+- the registry has a `spec:` block: its `file` (relative to the registry's folder), or the
+  `--spec-file` given instead, gets each of `spec.sections` rendered into its block (see
+  `splice.splice_parts`). A `spec.file` that does not exist is an error at its line in the
+  registry; `--no-spec` skips the spec altogether.
+- no `spec:` block: `--spec-file` gets section 6 (`splice.splice_text`, `--insert-section`).
+"""
 
 from __future__ import annotations
 
+import marshal
+import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from ptycho_knobs.codegen.splice import splice_spec
+from ptycho_knobs.codegen.spec_context import (
+    SPEC_TEMPLATES,
+    SpecViews,
+    spec_context,
+    spec_environment,
+    spec_views,
+)
+from ptycho_knobs.codegen.splice import Part, SpliceError, splice_spec, splice_spec_parts
+from ptycho_knobs.codegen.targets import GenerateError
 from ptycho_knobs.codegen.writer import (
     Output,
+    Rendered,
     display,
     is_generated,
     plan,
@@ -16,8 +39,12 @@ from ptycho_knobs.codegen.writer import (
     unified_diff,
     write_outputs,
 )
-from ptycho_knobs.errors import UsageError
+from ptycho_knobs.errors import RegistryError, UsageError
+from ptycho_knobs.ktypes import SpecConfig, SpecSection
 from ptycho_knobs.registry import Registry
+
+if TYPE_CHECKING:  # a cached `generate --check` imports no jinja2
+    import jinja2
 
 SPEC_TARGET = "spec_execution_config.md"
 
@@ -31,21 +58,27 @@ def run_generate(
     show_diff: bool = False,
     spec_file: Path | None = None,
     insert_section: bool = False,
+    no_spec: bool = False,
 ) -> int:
     """Render, compare, then check / dry-run / write. Returns the exit code."""
     if check and dry_run:
         raise UsageError("--check and --dry-run are alternatives; pass one")
+    if no_spec and (spec_file is not None or insert_section):
+        raise UsageError("--no-spec skips the spec; it cannot go with --spec-file or --insert-section")
+    if insert_section and registry.spec is not None:
+        raise UsageError("--insert-section is for the section-6 splice of a registry without a `spec:` block; "
+                         f"{registry.path.name} names its spec sections in `spec:`")
     if insert_section and spec_file is None:
         raise UsageError("--insert-section needs --spec-file")
     out = out_dir if out_dir is not None else registry.output_dir
     rendered, skipped = render_all(registry)
     the_plan = plan(rendered, out, skipped)
     outputs = the_plan.outputs
-    if spec_file is not None:
-        body = next(r.body for r in rendered if r.target.filename == SPEC_TARGET)
-        old = spec_file.read_bytes()
-        new = splice_spec(old, body, spec_file, insert=insert_section)
-        outputs = (*outputs, Output(spec_file, new.decode("utf-8"), old))
+    if "jinja2" in sys.modules:
+        compile_spec_templates()
+    spec = None if no_spec else spec_output(registry, rendered, spec_file, insert_section)
+    if spec is not None:
+        outputs = (*outputs, spec)
     stale = [o for o in outputs if o.stale]
 
     if check:
@@ -86,3 +119,135 @@ def run_generate(
                        "left alone", err=True)
     click.echo(f"{len(written)} files written, {len(outputs) - len(written)} unchanged", err=True)
     return 0
+
+
+def spec_output(registry: Registry, rendered: tuple[Rendered, ...], spec_file: Path | None,
+                insert_section: bool) -> Output | None:
+    """The spec as it should be (or None: no spec), before anything is written."""
+    if registry.spec is not None:
+        path = spec_file if spec_file is not None else registry.path.parent / registry.spec.file
+        if spec_file is None and not path.is_file():
+            at = registry.spec.position
+            raise RegistryError(
+                display(registry.path), at.line, at.col,
+                f"spec.file {registry.spec.file!r}: {display(path)} "
+                + ("is not a file" if path.exists() else "does not exist"),
+                "fix spec.file (relative to the registry's folder), pass --spec-file PATH, "
+                "or --no-spec to generate without the spec",
+            )
+        old = _read_spec(path)
+        parts = spec_parts(registry, registry.spec)
+        return Output(path, splice_spec_parts(old, parts, display(path)).decode("utf-8"), old)
+    if spec_file is not None:
+        body = next(r.body for r in rendered if r.target.filename == SPEC_TARGET)
+        old = _read_spec(spec_file)
+        new = splice_spec(old, body, display(spec_file), insert=insert_section)
+        return Output(spec_file, new.decode("utf-8"), old)
+    return None
+
+
+def _read_spec(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise SpliceError(display(path), 1, 1, f"cannot read the spec: {exc.strerror}") from None
+
+
+def compile_spec_templates() -> None:
+    """Compile every shipped spec template, used by this registry or not, so a broken one fails
+    any `generate --check` (the tool's own registry renders no spec).
+
+    Called when this run compiled templates anyway: `jinja2` is imported only on a miss of the
+    render cache, whose key covers every template file, so a changed spec template is always
+    compiled; a run answered from the cache compiles (and imports) nothing."""
+    env = spec_environment()
+    for name in SPEC_TEMPLATES:
+        env.get_template(name)
+
+
+def spec_parts(registry: Registry, spec: SpecConfig) -> list[Part]:
+    """Each registry spec section rendered by its template (kept in the render cache, if any)."""
+    from ptycho_knobs.codegen.environment import current_store
+
+    store = current_store()
+    key = _parts_key(registry) if store else None
+    if store and key:
+        cached = _parts_from_cache(store.get("render", key), registry, spec)
+        if cached is not None:
+            return cached
+    parts = _render_parts(registry, spec)
+    if store and key:
+        store.put("render", key, marshal.dumps(tuple(p.body for p in parts)))
+    return parts
+
+
+def _parts_key(registry: Registry) -> str | None:
+    """Everything the rendered parts depend on: the registry (its spec: block included), the
+    templates, this package's code, jinja2's install and Python."""
+    import importlib.util
+
+    from ptycho_knobs import __version__
+    from ptycho_knobs.cache import PACKAGE, code_stamp, digest
+    from ptycho_knobs.codegen.environment import TEMPLATE_DIR
+
+    try:
+        found = importlib.util.find_spec("jinja2")
+        origin = found.origin if found and found.origin else ""
+        st = Path(origin).stat()
+    except (OSError, ValueError, ImportError):
+        return None
+    return digest(
+        "spec-parts", __version__, sys.version, registry.sha256, registry.path, f"{origin}:{st.st_size}:{st.st_mtime_ns}",
+        code_stamp((PACKAGE, PACKAGE / "codegen")), code_stamp((TEMPLATE_DIR,), (".j2",)),
+    )[:32]
+
+
+def _parts_from_cache(payload: bytes | None, registry: Registry, spec: SpecConfig) -> list[Part] | None:
+    if payload is None:
+        return None
+    try:
+        bodies = marshal.loads(payload)
+    except (EOFError, ValueError, TypeError):
+        return None
+    if type(bodies) is not tuple or len(bodies) != len(spec.sections) or not all(type(b) is str for b in bodies):
+        return None
+    return [Part(s.name, s.section, s.block, body, _origin(registry, s)) for s, body in zip(spec.sections, bodies, strict=True)]
+
+
+def _origin(registry: Registry, section: SpecSection) -> tuple[str, int, int]:
+    return display(registry.path), section.position.line, section.position.col
+
+
+def _render_parts(registry: Registry, spec: SpecConfig) -> list[Part]:
+    env = spec_environment()
+    views = spec_views(registry)
+    parts = []
+    for section in spec.sections:
+        origin = _origin(registry, section)
+        body = _render_section(registry, section, env, views, origin)
+        parts.append(Part(section.name, section.section, section.block, body, origin))
+    return parts
+
+
+def _render_section(registry: Registry, section: SpecSection, env: jinja2.Environment, views: SpecViews,
+                    origin: tuple[str, int, int]) -> str:
+    import jinja2
+
+    def fail(message: str, hint: str | None = None) -> RegistryError:
+        return RegistryError(origin[0], origin[1], origin[2], f"spec section {section.name!r}: {message}", hint)
+
+    try:
+        template = env.get_template(section.template)
+    except jinja2.TemplateNotFound:
+        shipped = ", ".join(SPEC_TEMPLATES)
+        raise fail(f"no template {section.template!r} in templates/", f"the spec templates are {shipped}") from None
+    try:
+        return template.render(**spec_context(registry, section, views))
+    except jinja2.UndefinedError as exc:
+        hint = None
+        if "'cli'" in str(exc):
+            names = ", ".join(c.name for c in registry.clis) or "none defined"
+            hint = f"this template renders one command-line entry point: add cli: ({names})"
+        raise fail(f"template {section.template} needs what this section does not give: {exc.message}", hint) from None
+    except jinja2.TemplateError as exc:
+        raise GenerateError(f"spec template {section.template} failed: {exc}") from None
