@@ -32,7 +32,16 @@ import sys
 from pathlib import Path
 
 from ptycho_knobs import __version__
-from ptycho_knobs.audit.files import Entry, cache_folder, noted_inputs, on_finished, prefetch, prefetched, read, walk
+from ptycho_knobs.audit.files import (
+    Entry,
+    cache_folder,
+    noted_inputs,
+    on_finished,
+    prefetch,
+    prefetched,
+    read,
+    walk,
+)
 from ptycho_knobs.cache import Store, code_stamp
 from ptycho_knobs.errors import UsageError
 from ptycho_knobs.locate import registry_path

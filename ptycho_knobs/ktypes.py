@@ -382,6 +382,7 @@ class SpecConfig:
     file: str  # relative to the registry's folder
     sections: tuple[SpecSection, ...] = ()
     position: Position = Position(1, 1)
+    optional: bool = False  # a missing file is skipped with a note instead of an error
 
 
 @dataclass(frozen=True)

@@ -254,7 +254,7 @@ class _Loader:
     def spec(self, entry: Entry | None) -> SpecConfig | None:
         if entry is None or entry.node.value is None:
             return None
-        s = self.mapping(entry.node, {"file", "sections"}, "spec")
+        s = self.mapping(entry.node, {"file", "sections", "optional"}, "spec")
         file = self.scalar(s, "file", str, "spec", required=True, at=entry.node)
         sections = []
         node = s.get("sections")
@@ -287,7 +287,8 @@ class _Loader:
                 template = self.scalar(t, "template", str, f"spec section {name}", required=True, at=item)
                 sections.append(SpecSection(name, template, section_text, block, cli, Position(item.line, item.col)))
         at = s["file"].node  # errors about the spec (a missing file) point at its name
-        return SpecConfig(file, tuple(sections), Position(at.line, at.col))
+        return SpecConfig(file, tuple(sections), Position(at.line, at.col),
+                          bool(self.scalar(s, "optional", bool, "spec")))
 
     def callees(self, entry: Entry | None) -> tuple[Callee, ...]:
         if entry is None:

@@ -19,6 +19,7 @@ from test_spec_shapes import (
     parse_bullets,
     parse_table,
     registry_with_spec,
+    registry_without_spec,
     section_text,
 )
 
@@ -337,7 +338,7 @@ def test_two_section_6_headings_are_refused_in_section_6_mode(tmp_path: Path, wh
     spec.write_text(text.replace(anchor, ours + anchor, 1), encoding="utf-8")
     before = spec.read_bytes()
     for extra in ([], ["--insert-section"]):
-        result = CliRunner().invoke(main, ["--registry", str(ROOT / "knob_registry.yaml"), "generate", "--no-cache",
+        result = CliRunner().invoke(main, ["--registry", str(registry_without_spec(tmp_path)), "generate", "--no-cache",
                                            "--out", str(tmp_path / "gen"), "--spec-file", str(spec), *extra])
         assert result.exit_code == 2
         m = re.search(r"ptychodus_api_spec\.md:(\d+):1: two section 6 headings", result.output)
@@ -348,7 +349,7 @@ def test_two_section_6_headings_are_refused_in_section_6_mode(tmp_path: Path, wh
 def test_section_6_mode_still_refuses_the_real_key_mappings_section(tmp_path: Path) -> None:
     spec = tmp_path / "ptychodus_api_spec.md"
     spec.write_bytes(REAL_SPEC.read_bytes())
-    result = CliRunner().invoke(main, ["--registry", str(ROOT / "knob_registry.yaml"), "generate", "--no-cache",
+    result = CliRunner().invoke(main, ["--registry", str(registry_without_spec(tmp_path)), "generate", "--no-cache",
                                        "--out", str(tmp_path / "gen"), "--spec-file", str(spec)])
     assert result.exit_code == 2 and "section 6 of this spec is '6. `KEY_MAPPINGS` Specification'" in result.output
     assert spec.read_bytes() == REAL_SPEC.read_bytes()

@@ -190,17 +190,21 @@ def parse_table(text: str) -> tuple[list[str], list[Row]]:
 
 
 def registry_with_spec(file: str | None = None) -> str:
-    """The repo's registry with its (commented-out) spec: block enabled, `file` optionally replaced."""
-    lines = (ROOT / "knob_registry.yaml").read_text(encoding="utf-8").splitlines(keepends=True)
-    start = lines.index("# spec:\n")
-    end = start + 1
-    while end < len(lines) and lines[end].startswith("#   "):
-        end += 1
-    block = [line[2:] for line in lines[start:end]]
-    assert block[1].startswith("  file: specs/ptychodus_api_spec.md")
+    """The repo's registry with its spec: block required (not optional), `file` optionally replaced."""
+    text = (ROOT / "knob_registry.yaml").read_text(encoding="utf-8")
+    assert "\nspec:\n  file: specs/ptychodus_api_spec.md\n  optional: true\n" in text
+    text = text.replace("\n  optional: true\n", "\n", 1)
     if file is not None:
-        block[1] = f"  file: {file}\n"
-    return "".join(lines[:start] + block + lines[end:])
+        text = text.replace("\nspec:\n  file: specs/ptychodus_api_spec.md\n", f"\nspec:\n  file: {file}\n", 1)
+    return text
+
+
+def registry_without_spec(folder: Path) -> Path:
+    """A copy of the repo's registry with no spec: block (section-6 mode), written into `folder`."""
+    text = re.sub(r"\nspec:\n(?:  .*\n)+", "\n", (ROOT / "knob_registry.yaml").read_text(encoding="utf-8"), count=1)
+    path = folder / "knob_registry.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
 
 
 def section_text(text: str, heading: str) -> str:

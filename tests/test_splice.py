@@ -123,7 +123,9 @@ def test_cli_splices_checks_and_refuses(tmp_path: Path) -> None:
     spec = tmp_path / "api.md"
     spec.write_bytes((SPECS / "ptychodus_api_spec.md").read_bytes())
     runner = CliRunner()
-    base = ["--registry", str(REGISTRY), "generate", "--out", str(tmp_path / "gen")]
+    from test_spec_shapes import registry_without_spec
+
+    base = ["--registry", str(registry_without_spec(tmp_path)), "generate", "--out", str(tmp_path / "gen")]
     refused = runner.invoke(main, [*base, "--spec-file", str(spec)])
     assert refused.exit_code == 2 and "--insert-section" in refused.output and "Traceback" not in refused.output
     assert spec.read_bytes() == (SPECS / "ptychodus_api_spec.md").read_bytes()

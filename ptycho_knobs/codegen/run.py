@@ -126,6 +126,10 @@ def spec_output(registry: Registry, rendered: tuple[Rendered, ...], spec_file: P
     """The spec as it should be (or None: no spec), before anything is written."""
     if registry.spec is not None:
         path = spec_file if spec_file is not None else registry.path.parent / registry.spec.file
+        if spec_file is None and not path.exists() and registry.spec.optional:
+            click.echo(f"note: spec {display(path)} is not there (spec.optional); its sections were not rendered",
+                       err=True)
+            return None
         if spec_file is None and not path.is_file():
             at = registry.spec.position
             raise RegistryError(
