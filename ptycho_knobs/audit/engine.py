@@ -9,6 +9,7 @@ a key of registry hash + tool version + watched names, so a warm run parses noth
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import hashlib
 import os
@@ -96,7 +97,7 @@ class Prefilter:
     small regex anchored at each hit confirms it. (One alternation regex over the whole file
     is several times slower: it has no literal prefix to skip ahead with.)"""
 
-    def __init__(self, watch: WatchSet, index: AuditIndex) -> None:
+    def __init__(self, watch: WatchSet, index: AuditIndex, knob_names: bool = True) -> None:
         # (needle, bytes before the needle where the confirming regex starts, the regex)
         self.checks: list[tuple[bytes, int, re.Pattern[bytes]]] = []
         for name in sorted(watch.short_names):
@@ -109,7 +110,7 @@ class Prefilter:
         for cls in sorted(index.config_classes):
             c = cls.encode()
             self.checks.append((c, 0, re.compile(rb"\b" + re.escape(c) + rb"\b")))
-        for attr in sorted(index.registry._attrs):
+        for attr in sorted(index.registry._attrs) if knob_names else ():
             a = attr.encode()
             self.checks.append((a, 1, re.compile(rb"[.'\"]" + re.escape(a) + rb"\b|\b" + re.escape(a) + rb"\s*=[^=]")))
 
@@ -208,10 +209,16 @@ def build_project(paths: list[str], registry: Registry, options: Options,
     watch = watch_set(registry).with_subclasses([e.data for e in (*entries, *outside) if e.data])
     needs = needs_for(registry)
     source_files = index.source_files()
-    wanted = Prefilter(watch, index)
+    # A knob's name in a file matters (a fallback, a read, a branch) only in a project that has
+    # config classes to hold knobs: in a tree that names none of them (someone else's library),
+    # only watched calls, flags and environment reads are looked at.
+    classes = [c.encode() for c in index.config_classes]
+    carriers = any(c in e.data for e in (*entries, *outside) if e.data for c in classes)
+    wanted = Prefilter(watch, index, knob_names=carriers)
+    needs = dataclasses.replace(needs, full=carriers)
     basenames = {f.rsplit('/', 1)[-1] for f in source_files}
     namespace = hashlib.sha256(
-        f"{__version__}|{registry.sha256}|{watch.digest()}|{sorted(needs.config_classes)}".encode()).hexdigest()[:20]
+        f"{__version__}|{registry.sha256}|{watch.digest()}|{sorted(needs.config_classes)}|{needs.full}".encode()).hexdigest()[:20]
     cache = Cache(options.cache_dir or default_cache_dir(roots), namespace) if options.cache else Cache(None, namespace)
 
     facts: dict[Path, FileFacts] = {}

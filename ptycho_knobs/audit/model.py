@@ -92,6 +92,7 @@ class Model:
     classes: dict[str, list[ClassInfo]] = field(default_factory=dict)
     modules: dict[str, FileContext] = field(default_factory=dict)
     defs: dict[str, list[tuple[FileContext, DefFact]]] = field(default_factory=dict)  # short name -> defs
+    inits: dict[str, list[tuple[FileContext, DefFact]]] = field(default_factory=dict)  # class -> its __init__
     undefined: list[tuple[FileContext, Stmt, ClassInfo]] = field(default_factory=list)  # reads of missing fields
     spec_shown: str = ""
     spec_stmts: list[SpecStmt] = field(default_factory=list)
@@ -111,6 +112,8 @@ class Model:
             for d in f.facts.defs:
                 short = d.qualname.rsplit(".", 1)[-1]
                 model.defs.setdefault(short, []).append((f, d))
+                if short == "__init__" and "." in d.qualname:
+                    model.inits.setdefault(d.qualname.rsplit(".", 2)[-2], []).append((f, d))
                 if d.kind == "class":
                     info = ClassInfo(f, short, d.qualname, d)
                     model.classes.setdefault(short, []).append(info)
@@ -476,7 +479,14 @@ class WrapperParam:
 
 
 def wrappers(model: Model) -> dict[str, dict[str, WrapperParam]]:
-    """short callable name -> {parameter -> WrapperParam}, followed through nested wrappers."""
+    """short callable name -> {parameter -> WrapperParam} (computed once per model)."""
+    cached = model.__dict__.get("_wrappers")
+    if cached is None:
+        cached = model.__dict__["_wrappers"] = _wrappers(model)
+    return cached
+
+
+def _wrappers(model: Model) -> dict[str, dict[str, WrapperParam]]:
     index = model.project.index
     positional = {c.name: c.positional for c in index.registry.callees}
     direct: dict[str, dict[str, WrapperParam]] = {}

@@ -49,6 +49,11 @@ class Needs:
     whose constructions state knob values."""
 
     config_classes: frozenset[str] = frozenset()
+    # False for a tree with no config class to hold knobs (someone else's library): only watched
+    # calls, flags, fields and environment reads are extracted, which is all the rules can use
+    # there; reads, fallbacks, validations, branches and call sites are skipped (they are most
+    # of the extraction's cost).
+    full: bool = True
 
 
 def literal(node: ast.AST | None) -> Any:
@@ -138,7 +143,7 @@ class Scanner:
         # One depth-first walk (statements.Extractor) records the layers and keeps the calls and
         # subscripts; watched calls and environment reads are resolved once every import is known.
         self.imports = ImportMap()
-        extractor = Extractor(self, self.needs.config_classes)
+        extractor = Extractor(self, self.needs.config_classes, self.needs.full)
         extractor.run(tree)
         imports = self.imports
         watched = self.watch.short_names

@@ -34,6 +34,7 @@ _NOT_SITES = frozenset({
     "TypeError", "RuntimeError", "KeyError", "Exception", "NotImplementedError", "FileNotFoundError",
 })
 _SEQUENCES = (ast.List, ast.Tuple, ast.Set)
+_CHILDREN: dict[type, tuple[str, ...]] = {}  # node class -> the fields that hold child nodes
 
 
 class Unknown:
@@ -66,8 +67,9 @@ def _last(node: ast.AST) -> str:
 class Extractor:
     """Walks one module; `scanner.Scanner` owns positions, literals and imports."""
 
-    def __init__(self, scanner: Any, config_classes: frozenset[str]) -> None:
+    def __init__(self, scanner: Any, config_classes: frozenset[str], full: bool = True) -> None:
         self.s = scanner
+        self.full = full
         self.literal = scanner.literal_of
         self.config_classes = config_classes
         self.stmts: list[Stmt] = []
@@ -85,10 +87,13 @@ class Extractor:
         self.handled: set[int] = set()  # ids of If nodes already read as part of a chain
         self.superseded: set[int] = set()  # ids of getattr calls whose default an `or` replaces
         self.kept: list[ast.AST] = []  # calls and subscripts, resolved once every import is known
+        # per enclosing function: names of the callables whose result it returns, and
+        # (local, callable, line) for each local assigned from a call
+        self.frames: list[tuple[list[str], list[tuple[str, str, int]]]] = []
         self.in_message: set[int] = set()  # ids of nodes inside print/log calls and f-strings
         self.scope_of: dict[int, str] = {}  # id of a kept call -> the scope it is in
+        self.in_dataclass = False  # inside a @dataclass class body (its methods included)
         self.target_of: dict[int, str] = {}  # id of a call -> the name its result is assigned to
-        self.message_depth = 0
 
     # -- helpers -------------------------------------------------------------------------
 
@@ -97,7 +102,7 @@ class Extractor:
         return ".".join(self.scope)
 
     def add(self, kind: str, name: str, owner: str, value: Any, node: ast.AST, **extra: Any) -> None:
-        if self.message_depth and kind in ("fallback", "env"):
+        if kind in ("fallback", "env") and id(node) in self.in_message:
             return
         self.stmts.append(Stmt(kind, name, owner, value, self.s.span(node), scope=self.where,
                                text=extra.pop("text", None) or self.s.snippet(node), **extra))
@@ -176,57 +181,79 @@ class Extractor:
         for stmt in stmts:
             self.visit(stmt)
 
-    def visit(self, node: ast.AST) -> None:
-        kind = type(node)
-        if self.message_depth:
-            self.in_message.add(id(node))
-        if kind is ast.JoinedStr or (kind is ast.Call and _last(node.func) in _WARN_CALLS):  # type: ignore[attr-defined]
-            self.message_depth += 1
-            try:
-                self._visit(node, kind)
-            finally:
-                self.message_depth -= 1
-            return
-        self._visit(node, kind)
+    def visit(self, root: ast.AST) -> None:
+        """Pre-order walk of `root` (an explicit stack: a call per node costs more than the
+        work most nodes need). Function and class bodies recurse, for their scopes."""
+        stack = [root]
+        pop, push, extend = stack.pop, stack.append, stack.extend
+        children = _CHILDREN
+        in_message = self.in_message
+        loads_add, strings_add, kept_add = self.loads.add, self.strings.add, self.kept.append
+        full = self.full
+        while stack:
+            node = pop()
+            kind = type(node)
+            if kind is ast.Name or kind is ast.Load or kind is ast.Store:
+                continue
+            if kind is ast.Constant:
+                value = node.value  # type: ignore[attr-defined]
+                if full and type(value) is str and len(value) < 80 and _IDENT.match(value):
+                    strings_add(value)
+                continue
+            if kind is ast.Attribute:
+                if full and type(node.ctx) is ast.Load:  # type: ignore[attr-defined]
+                    loads_add((node.attr, _name_of(node.value)))  # type: ignore[attr-defined]
+            elif kind is ast.Call:
+                kept_add(node)
+                self.scope_of[id(node)] = self.where
+                if id(node) not in in_message and _last(node.func) in _WARN_CALLS:  # type: ignore[attr-defined]
+                    self._mark_message(node)
+                self.call(node)  # type: ignore[arg-type]
+            elif kind is ast.JoinedStr:
+                self._mark_message(node)
+            elif kind is ast.ClassDef:
+                self.class_def(node)  # type: ignore[arg-type]
+                continue
+            elif kind is ast.FunctionDef or kind is ast.AsyncFunctionDef:
+                self.function(node)  # type: ignore[arg-type]
+                continue
+            elif not full:
+                if kind is ast.Subscript:
+                    kept_add(node)
+                elif kind is ast.Import or kind is ast.ImportFrom:
+                    self.s.imports.add(node)
+            elif kind is ast.If:
+                self.if_stmt(node)  # type: ignore[arg-type]
+            elif kind is ast.Assign or kind is ast.AnnAssign:
+                self.assign(node)  # type: ignore[arg-type]
+            elif kind is ast.Assert:
+                self.assert_stmt(node)  # type: ignore[arg-type]
+            elif kind is ast.Return:
+                value = node.value  # type: ignore[attr-defined]
+                if self.frames and isinstance(value, ast.Call) and _last(value.func):
+                    self.frames[-1][0].append(_last(value.func))
+            elif kind is ast.Subscript:
+                kept_add(node)
+            elif kind is ast.Import or kind is ast.ImportFrom:
+                self.s.imports.add(node)
+            elif kind is ast.BoolOp:
+                self.or_fallback(node)  # type: ignore[arg-type]
+            fields = children.get(kind)
+            if fields is None:
+                fields = children[kind] = self.s.child_fields(kind)
+            mark = len(stack)
+            for name in fields:
+                value = getattr(node, name)
+                if type(value) is list:
+                    extend(value)
+                elif value is not None:
+                    push(value)
+            stack[mark:] = stack[mark:][::-1]  # pop() takes the first child first
 
-    def _visit(self, node: ast.AST, kind: type) -> None:
-        if kind is ast.ClassDef:
-            self.class_def(node)  # type: ignore[arg-type]
-            return
-        if kind in (ast.FunctionDef, ast.AsyncFunctionDef):
-            self.function(node)  # type: ignore[arg-type]
-            return
-        if kind is ast.If:
-            self.if_stmt(node)  # type: ignore[arg-type]
-        elif kind is ast.Assign or kind is ast.AnnAssign:
-            self.assign(node)  # type: ignore[arg-type]
-        elif kind is ast.Assert:
-            self.assert_stmt(node)  # type: ignore[arg-type]
-        elif kind is ast.Call:
-            self.kept.append(node)
-            self.scope_of[id(node)] = self.where
-            self.call(node)  # type: ignore[arg-type]
-        elif kind is ast.Subscript:
-            self.kept.append(node)
-        elif kind is ast.Import or kind is ast.ImportFrom:
-            self.s.imports.add(node)
-        elif kind is ast.Attribute:
-            if isinstance(node.ctx, ast.Load):  # type: ignore[attr-defined]
-                self.loads.add((node.attr, _name_of(node.value)))  # type: ignore[attr-defined]
-        elif kind is ast.Constant:
-            value = node.value  # type: ignore[attr-defined]
-            if type(value) is str and len(value) < 80 and _IDENT.match(value):
-                self.strings.add(value)
-        elif kind is ast.BoolOp:
-            self.or_fallback(node)  # type: ignore[arg-type]
-        for name in self.s.child_fields(kind):
-            value = getattr(node, name)
-            if type(value) is list:
-                for item in value:
-                    if isinstance(item, ast.AST):
-                        self.visit(item)
-            elif isinstance(value, ast.AST):
-                self.visit(value)
+    def _mark_message(self, node: ast.AST) -> None:
+        """Everything inside a print/log call or an f-string is a message, not a setting."""
+        for child in ast.walk(node):
+            self.in_message.add(id(child))
 
     # -- definitions ---------------------------------------------------------------------
 
@@ -234,6 +261,7 @@ class Extractor:
         bases = tuple(_last(b) for b in node.bases if _last(b))
         decorators = tuple(_last(d.func if isinstance(d, ast.Call) else d) for d in node.decorator_list)
         self.scope.append(node.name)
+        outer, self.in_dataclass = self.in_dataclass, "dataclass" in decorators
         self.defs.append(DefFact("class", self.where, self.s.span(node), bases=bases, decorators=decorators))
         for stmt in node.body:
             if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
@@ -246,6 +274,7 @@ class Extractor:
                     self.visit(stmt.value)
                 continue
             self.visit(stmt)
+        self.in_dataclass = outer
         self.scope.pop()
 
     def field(self, cls: str, stmt: ast.AnnAssign) -> None:
@@ -275,7 +304,7 @@ class Extractor:
             annot = ast.unparse(arg.annotation) if arg.annotation is not None else ""
             value = self.literal(default) if default is not None else NOT_LITERAL
             params.append((arg.arg, value, annot, default is not None))
-            if default is not None and value is not NOT_LITERAL and arg.arg not in ("self", "cls"):
+            if self.full and default is not None and value is not NOT_LITERAL and arg.arg not in ("self", "cls"):
                 self.stmts.append(Stmt("param", arg.arg, qual, value, self.s.span(arg), self.s.range(default),
                                        scope=qual, annot=annot, text=f"{node.name}({self.s.snippet(arg)}="
                                        f"{self.s.snippet(default)})"))
@@ -284,23 +313,19 @@ class Extractor:
         self.refs.append({})
         self.values.append({})
         self.consts.append({})
+        self.frames.append(([], []))
         before_defs = len(self.defs)
         before_sites = len(self.sites)
         self.defs.append(DefFact("def", qual, self.s.span(node), params=tuple(params)))
         self.body(node.body)
-        returns = tuple(dict.fromkeys(
-            _last(r.value.func) for r in _returns(node) if isinstance(r.value, ast.Call) and _last(r.value.func)))
+        returned, local_calls = self.frames.pop()
         names = {p[0] for p in params}
         flows = tuple(dict.fromkeys(
             (n, site.func, kw) for site in self.sites[before_sites:] if site.scope == qual
             for kw, n in site.names if n in names and kw != "#n"))
-        local_calls = tuple(
-            (t.id, _last(st.value.func), st.lineno) for st in ast.walk(node)
-            if isinstance(st, ast.Assign) and isinstance(st.value, ast.Call) and _last(st.value.func)
-            for t in st.targets if isinstance(t, ast.Name))
         me = self.defs[before_defs]
-        self.defs[before_defs] = DefFact(me.kind, me.qualname, me.at, me.params, returns=returns, flows=flows,
-                                         locals=local_calls,
+        self.defs[before_defs] = DefFact(me.kind, me.qualname, me.at, me.params, returns=tuple(dict.fromkeys(returned)),
+                                         flows=flows, locals=tuple(local_calls),
                                          decorators=tuple(_last(d.func if isinstance(d, ast.Call) else d)
                                                           for d in node.decorator_list))
         self.refs.pop()
@@ -317,6 +342,9 @@ class Extractor:
         targets = node.targets if isinstance(node, ast.Assign) else [node.target]
         if isinstance(value, ast.Call):
             self.target_of[id(value)] = " ".join(_name_of(t) for t in targets)
+            callee = _last(value.func)
+            if self.frames and callee and isinstance(node, ast.Assign):
+                self.frames[-1][1].extend((t.id, callee, node.lineno) for t in targets if isinstance(t, ast.Name))
         for target in targets:
             if isinstance(target, ast.Name):
                 origin = self.ref(value)
@@ -333,13 +361,13 @@ class Extractor:
                     self.consts[-1][target.id] = value
             elif isinstance(target, ast.Attribute) and not isinstance(value, ast.Lambda):
                 recv = _name_of(target.value)
-                if not recv:
-                    continue
+                if not recv or recv in ("self", "cls") and not self.in_dataclass:
+                    continue  # an object's own state (self.lr = ...) is not a setting; a dataclass's is
                 invert = isinstance(value, ast.UnaryOp) and isinstance(value.op, ast.Not)
                 stated = self.value_of(value)
                 self.add("assign", target.attr, recv, NOT_LITERAL if stated is UNKNOWN else stated, node,
                          value_at=self.s.range(value), invert=invert,
-                         detail=ast.unparse(value.operand if invert else value)[:120])  # type: ignore[attr-defined]
+                         detail=ast.unparse(value.operand)[:120] if invert else "")  # type: ignore[attr-defined]
 
     def or_fallback(self, node: ast.BoolOp) -> None:
         """`recv.x or 42`, `getattr(recv, 'x', None) or 42`: the literal is the default."""
@@ -363,6 +391,10 @@ class Extractor:
     def call(self, node: ast.Call) -> None:
         func = node.func
         name = _last(func)
+        if not self.full:
+            if name == "add_argument":
+                self.flag(node)
+            return
         parts = self.fallback_parts(node)
         if parts is not None:
             recv, key, default = parts
@@ -411,7 +443,7 @@ class Extractor:
         names.append(("#n", str(npos)))
         qualified = self.s.imports.qualify(node.func) or name
         self.sites.append(CallSite(name, qualified, self.s.span(node), tuple(args), tuple(names), splat,
-                                   self.where, self.s.snippet(node)))
+                                   self.where, self.s.snippet(node) if args else ""))  # text: for findings
 
     def construct(self, node: ast.Call, cls: str) -> None:
         for kw in node.keywords:
@@ -645,18 +677,6 @@ def _literal_members(annotation: ast.expr, literal: Any) -> tuple[Any, ...] | No
                 if value is not NOT_LITERAL:
                     found.append(value)
     return tuple(found) if found else None
-
-
-def _returns(node: ast.AST) -> list[ast.Return]:
-    out: list[ast.Return] = []
-    stack = list(ast.iter_child_nodes(node))
-    while stack:
-        child = stack.pop()
-        if isinstance(child, ast.Return) and child.value is not None:
-            out.append(child)
-        if not isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
-            stack.extend(ast.iter_child_nodes(child))
-    return out
 
 
 def _raises(body: list[ast.stmt]) -> bool:

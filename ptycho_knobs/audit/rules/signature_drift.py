@@ -13,7 +13,7 @@ def signature(model: Model, func: str) -> tuple[Any, tuple[tuple[str, Any, str, 
     """(the file and def, its parameters) of the in-tree callable `func` (a function, or a class
     through its `__init__`) when the name means one callable in the tree; None otherwise."""
     found = [(f, d) for f, d in model.defs.get(func, []) if d.kind == "def"]
-    found += [(f, d) for f, d in model.defs.get("__init__", []) if d.qualname.endswith(f"{func}.__init__")]
+    found += model.inits.get(func, [])
     if len(found) != 1:
         return None
     f, d = found[0]

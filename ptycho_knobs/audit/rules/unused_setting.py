@@ -133,10 +133,10 @@ class UnusedSetting(AuditRule):
                                f"{what}: {st.owner} is a {info.name} ({info.file.shown}:{info.defn.at.line}), which has "
                                f"no field {st.name}{elsewhere}{unreachable_note(model, f, st.scope)}",
                                text=f"undefined|{st.owner}.{st.name}", scope=(st.at.line, st.at.end_line))
+        dests = {st.name for g in model.project.all_files for st in g.facts.stmts if st.kind == "flag"}
+        if not dests:
+            return
         for f in model.project.files:
-            dests = {st.name for g in model.project.all_files for st in g.facts.stmts if st.kind == "flag"}
-            if not dests:
-                return
             for st in f.facts.stmts:
                 if st.kind != "fallback" or st.form != "getattr" or st.owner.rsplit(".", 1)[-1] not in _ARGS:
                     continue
