@@ -132,6 +132,9 @@ def test_remember_stores_only_exit_0_and_1(project, monkeypatch):
     request = fastpath.parse(["audit", "ptycho_torch/"])
     key, side, folder, _ = fastpath._key(request)
     monkeypatch.setattr(fastpath, "_pending", (request, key, side, folder))
+    from ptycho_knobs.audit import files
+
+    files.clear_inputs()  # no audit ran here: no files read beyond the walk
     fastpath.remember("out", "err\n", 2)
     assert stored_runs(project) == []
     fastpath.remember("out", "err\n", 1)

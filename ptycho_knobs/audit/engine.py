@@ -21,6 +21,7 @@ from ptycho_knobs import __version__
 from ptycho_knobs.audit.callees import WatchSet, watch_set
 from ptycho_knobs.audit.files import (  # shared with the fast path
     Entry,
+    clear_inputs,
     default_cache_dir,
     note_input,
     read,
@@ -67,19 +68,19 @@ class AuditResult:
 # -- scanning, cached and in parallel --------------------------------------------------------
 
 
-_WORKER: tuple[WatchSet, Needs] | None = None
+_WORKER: tuple[WatchSet, tuple[Needs, Needs]] | None = None
 
 
-def _init_worker(watch: WatchSet, needs: Needs) -> None:
+def _init_worker(watch: WatchSet, needs: tuple[Needs, Needs]) -> None:
     global _WORKER
     gc.disable()  # see _scan_all
     _WORKER = (watch, needs)
 
 
-def _scan_job(data: bytes) -> FileFacts:
+def _scan_job(job: tuple[bytes, bool]) -> FileFacts:
     assert _WORKER is not None
     watch, needs = _WORKER
-    return _safe_scan(data, watch, needs)
+    return _safe_scan(job[0], watch, needs[job[1]])
 
 
 def _safe_scan(data: bytes, watch: WatchSet, needs: Needs) -> FileFacts:
@@ -202,6 +203,7 @@ def build_project(paths: list[str], registry: Registry, options: Options,
                   registry_shown: str | None = None) -> tuple[ProjectContext, list[Finding], Stats, bool]:
     """Walk, read, pre-filter and scan (through the cache): the project every rule (and
     `parity`, `discover`) looks at, plus the findings about files that could not be scanned."""
+    clear_inputs()  # what this run reads beyond the walk (the fast path keys a replay on it)
     entries, roots = walk_and_read(paths)
     stats = Stats(files=len(entries))
     outside, anchors = outside_entries(registry, roots, entries)
@@ -209,20 +211,25 @@ def build_project(paths: list[str], registry: Registry, options: Options,
     watch = watch_set(registry).with_subclasses([e.data for e in (*entries, *outside) if e.data])
     needs = needs_for(registry)
     source_files = index.source_files()
-    # A knob's name in a file matters (a fallback, a read, a branch) only in a project that has
-    # config classes to hold knobs: in a tree that names none of them (someone else's library),
-    # only watched calls, flags and environment reads are looked at.
+    # Full extraction (fallbacks, validations, branches, call sites, reads) is for the files
+    # that state knobs: they name a config class of the registry, spell a knob's flag, or are
+    # registered sources. Other files get the light one (watched calls, flags, fields,
+    # environment reads), which is all the rules can use there. And a knob's bare name makes a
+    # file worth parsing only in a tree that has a config class at all (not in someone else's
+    # library that happens to say `num_workers`).
     classes = [c.encode() for c in index.config_classes]
-    carriers = any(c in e.data for e in (*entries, *outside) if e.data for c in classes)
-    wanted = Prefilter(watch, index, knob_names=carriers)
-    needs = dataclasses.replace(needs, full=carriers)
+    flags = [q + f.encode() + q for k in registry.settable() for f in (
+        k.cli_flag, *(a.flag for a in k.cli_aliases), *(s.flag for s in k.sources if s.flag)) for q in (b"'", b'"')]
+    has_class = {e.path for e in (*entries, *outside) if e.data and any(c in e.data for c in classes)}
+    wanted = Prefilter(watch, index, knob_names=bool(has_class))
+    light = dataclasses.replace(needs, full=False)
     basenames = {f.rsplit('/', 1)[-1] for f in source_files}
     namespace = hashlib.sha256(
-        f"{__version__}|{registry.sha256}|{watch.digest()}|{sorted(needs.config_classes)}|{needs.full}".encode()).hexdigest()[:20]
+        f"{__version__}|{registry.sha256}|{watch.digest()}|{sorted(needs.config_classes)}".encode()).hexdigest()[:20]
     cache = Cache(options.cache_dir or default_cache_dir(roots), namespace) if options.cache else Cache(None, namespace)
 
     facts: dict[Path, FileFacts] = {}
-    jobs: list[tuple[Entry, str]] = []
+    jobs: list[tuple[Entry, str, bool]] = []
     for entry in (*entries, *outside):
         if entry.data is None:
             continue
@@ -234,16 +241,17 @@ def build_project(paths: list[str], registry: Registry, options: Options,
             stats.prefiltered += 1
             facts[entry.path] = FileFacts()
             continue
-        key = hashlib.sha256(entry.data).hexdigest()
+        full = is_source or entry.path in has_class or any(f in entry.data for f in flags)
+        key = hashlib.sha256(entry.data).hexdigest() + ("f" if full else "l")
         hit = cache.get(key)
         if hit is not None:
             stats.cached += 1
             facts[entry.path] = hit
         else:
-            jobs.append((entry, key))
+            jobs.append((entry, key, full))
     stats.parsed = len(jobs)
-    results = _scan_all([e.data or b"" for e, _ in jobs], watch, needs, options.jobs)
-    for (entry, key), result in zip(jobs, results, strict=False):
+    results = _scan_all([(e.data or b"", full) for e, _, full in jobs], watch, (light, needs), options.jobs)
+    for (entry, key, _), result in zip(jobs, results, strict=False):
         facts[entry.path] = result
         if not result.problem or result.problem[0] != "PK999":
             cache.put(key, result)
@@ -372,9 +380,10 @@ def _unused(shown: str, sups: tuple, used: set[int], codes: set[str]) -> list[Fi
 POOL_MIN_BYTES = 2_500_000
 
 
-def _scan_all(jobs: list[bytes], watch: WatchSet, needs: Needs, n_jobs: int) -> list[FileFacts]:
+def _scan_all(jobs: list[tuple[bytes, bool]], watch: WatchSet, needs: tuple[Needs, Needs], n_jobs: int) -> list[FileFacts]:
+    """Scan each (bytes, full) job with the light or the full needs."""
     workers = n_jobs or os.cpu_count() or 1
-    size = sum(len(d) for d in jobs)
+    size = sum(len(d) for d, _ in jobs)
     # A pool pays only for a few MB of source: on 2 shared cores, 1-2 MB (the Lightning tree's
     # 64 files) scan faster in process than through fork + pickling; at 3 MB the pool wins.
     if workers <= 1 or len(jobs) < 4 or size < POOL_MIN_BYTES:
@@ -383,7 +392,7 @@ def _scan_all(jobs: list[bytes], watch: WatchSet, needs: Needs, n_jobs: int) -> 
         collecting = gc.isenabled()
         gc.disable()
         try:
-            return [_safe_scan(d, watch, needs) for d in jobs]
+            return [_safe_scan(d, watch, needs[full]) for d, full in jobs]
         finally:
             if collecting:
                 gc.enable()
@@ -391,7 +400,7 @@ def _scan_all(jobs: list[bytes], watch: WatchSet, needs: Needs, n_jobs: int) -> 
     from concurrent.futures import ProcessPoolExecutor  # ~15 ms of imports, only when a pool is used
 
     # Largest first, so one big file does not finish last on its own.
-    order = sorted(range(len(jobs)), key=lambda i: -len(jobs[i]))
+    order = sorted(range(len(jobs)), key=lambda i: -len(jobs[i][0]))
     with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(watch, needs)) as pool:
         done = list(pool.map(_scan_job, [jobs[i] for i in order], chunksize=max(1, len(jobs) // (workers * 4))))
     out: list[FileFacts] = [FileFacts()] * len(jobs)

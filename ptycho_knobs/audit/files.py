@@ -148,6 +148,10 @@ def note_input(path: Path, data: bytes) -> None:
     _inputs[os.path.abspath(path)] = hashlib.sha256(data).hexdigest()
 
 
+def clear_inputs() -> None:
+    _inputs.clear()
+
+
 def noted_inputs() -> list[tuple[str, str]]:
     return sorted(_inputs.items())
 
