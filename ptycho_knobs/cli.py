@@ -59,10 +59,11 @@ def main(ctx: click.Context, registry: Path | None) -> None:
 def _register() -> None:
     from ptycho_knobs.audit.command import audit
     from ptycho_knobs.codegen.command import generate
+    from ptycho_knobs.fix.command import fix
     from ptycho_knobs.knobs_command import knobs
     from ptycho_knobs.runtime.command import drift, train
 
-    for command in (generate, audit, train, drift, knobs):
+    for command in (generate, audit, fix, train, drift, knobs):
         main.add_command(command)
 
 
