@@ -91,7 +91,7 @@ class FileFixer:
     """libcst view of one file and the edits asked of it."""
 
     def __init__(self, shown: str, path: Path, data: bytes, registry: Registry, sources: ConfigSources,
-                 needs_scope: bool = False) -> None:
+                 scope_lines: list[int] | None = None) -> None:
         import libcst as cst
         from libcst.metadata import MetadataWrapper, PositionProvider
 
@@ -105,13 +105,34 @@ class FileFixer:
         self.wrapper = MetadataWrapper(self.module, unsafe_skip_copy=True)
         self._nodes: dict[tuple[int, int, int, int], Any] | None = None
         self._scope: Any = None
-        if needs_scope:  # one batched pass for everything (each pass over the tree costs)
+        self.positions = self.wrapper.resolve(PositionProvider)
+        if scope_lines:
             from ptycho_knobs.fix.scope import ScopeIndex
 
-            self._scope = ScopeIndex(self.wrapper, registry.configs, lambda cfg: matches(PurePath(path), cfg.file))
-            self.positions = self._scope.positions
-        else:
-            self.positions = self.wrapper.resolve(PositionProvider)
+            self._scope = ScopeIndex(MetadataWrapper(self._scope_module(scope_lines), unsafe_skip_copy=True),
+                                     registry.configs, lambda cfg: matches(PurePath(path), cfg.file), self.positions)
+
+    def _scope_module(self, lines: list[int]) -> Any:
+        """The module the scope passes run on: without the top-level functions and classes that
+        hold no edit (libcst's metadata passes cost per node). Imports, module-level statements
+        and anything named like a config class or object stay, so names resolve as before;
+        the kept subtrees are the very same nodes, so positions and edits still apply. An edit
+        at module level gets the whole module."""
+        cst = self.cst
+        names = {c.name for c in self.registry.configs} | {v for c in self.registry.configs for v in c.vars}
+        kept = []
+        inside = set()
+        for stmt in self.module.body:
+            r = self.positions[stmt]
+            holds = [ln for ln in lines if r.start.line <= ln <= r.end.line]
+            if isinstance(stmt, (cst.FunctionDef, cst.ClassDef)):
+                inside.update(holds)
+                if not holds and stmt.name.value not in names:
+                    continue
+            kept.append(stmt)
+        if set(lines) - inside:
+            return self.module
+        return self.module.with_changes(body=kept)
 
     @property
     def encoding(self) -> str:
@@ -138,7 +159,7 @@ class FileFixer:
 
     @property
     def scope(self) -> Any:
-        assert self._scope is not None, "built with needs_scope=True for use-config edits"
+        assert self._scope is not None, "built with the lines of its use-config edits"
         return self._scope
 
     def code(self, node: Any) -> str:
@@ -243,8 +264,19 @@ class FileFixer:
     def apply(self, chosen: list[_Resolved]) -> bytes:
         cst = self.cst
         replace = {id(r.node): r.new_node for r in chosen}
+        spans = [(self.positions[r.node].start, self.positions[r.node].end) for r in chosen]
+        positions = self.positions
 
         class T(cst.CSTTransformer):
+            def on_visit(self, node: Any) -> bool:
+                # descend only into nodes that hold a replaced one (most of the tree is skipped)
+                r = positions.get(node)
+                if r is None:
+                    return True
+                return id(node) not in replace and any(
+                    (r.start.line, r.start.column) <= (a.line, a.column) and (b.line, b.column) <= (r.end.line, r.end.column)
+                    for a, b in spans)
+
             def on_leave(self, original: Any, updated: Any) -> Any:
                 return replace.get(id(original), updated)
 
@@ -313,9 +345,9 @@ def plan_fixes(findings: list[Finding], registry: Registry, files: dict[str, tup
         group = [f for f in group if id(f) not in failed]
         if not group:
             continue
-        use_config = any(e.kind == "use-config" and e.path == shown for f in group for e in f.edits)
+        lines = sorted({e.at.line for f in group for e in f.edits if e.kind == "use-config" and e.path == shown})
         try:
-            fixer = FileFixer(shown, path, data, registry, sources, needs_scope=use_config)
+            fixer = FileFixer(shown, path, data, registry, sources, scope_lines=lines)
         except Exception as exc:  # libcst ParserSyntaxError, or an encoding it cannot read
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             for f in group:

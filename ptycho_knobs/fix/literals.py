@@ -139,7 +139,9 @@ class StringStyle:
         q = quote[0]
         triple = len(quote) == 3
         if "r" in prefix.lower():
-            fits = "\\" not in value[-1:] and (
+            plain = value.replace("\n", " ") if triple else value  # a raw triple string may span lines
+            printable = all(ch == "\t" or (" " <= ch and ch != "\x7f") for ch in plain)
+            fits = printable and "\\" not in value[-1:] and (
                 (triple and quote not in value and not value.endswith(q))
                 or (not triple and q not in value and "\n" not in value and "\r" not in value))
             if fits:

@@ -28,6 +28,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import libcst as cst
 from libcst.metadata import (
@@ -110,16 +111,21 @@ class ScopeIndex:
     """libcst metadata of one module, and the questions `fix` asks of it."""
 
     def __init__(self, wrapper: MetadataWrapper, configs: tuple[ConfigClass, ...],
-                 is_this_file: Callable[[ConfigClass], bool]) -> None:
+                 is_this_file: Callable[[ConfigClass], bool], positions: Any = None) -> None:
+        """`positions`: PositionProvider's map of the full module, when `wrapper` holds a reduced
+        one (the same nodes, fewer of them)."""
         self.module = wrapper.module
-        meta = wrapper.resolve_many([PositionProvider, ParentNodeProvider, ScopeProvider, QualifiedNameProvider])
+        wanted = [ParentNodeProvider, ScopeProvider, QualifiedNameProvider] + ([] if positions else [PositionProvider])
+        meta = wrapper.resolve_many(wanted)  # one batched pass per dependency level
         self.parents = meta[ParentNodeProvider]
         self.scopes = meta[ScopeProvider]
         self.qnames = meta[QualifiedNameProvider]
-        self.positions = meta[PositionProvider]
+        self.positions = positions if positions is not None else meta[PositionProvider]
         self.configs = configs
         self.is_this_file = is_this_file
         self._class_attrs: dict[cst.ClassDef, dict[str, list[Binding]]] = {}
+        self._declared: dict[cst.CSTNode, set[str]] = {}
+        self._bindings: dict[tuple[int, str], list[Binding]] = {}
 
     # -- positions and structure ---------------------------------------------------------
 
@@ -284,6 +290,12 @@ class ScopeIndex:
         return None
 
     def name_bindings(self, scope: Scope, name: str) -> list[Binding]:
+        key = (id(scope), name)
+        if key not in self._bindings:
+            self._bindings[key] = self._name_bindings(scope, name)
+        return self._bindings[key]
+
+    def _name_bindings(self, scope: Scope, name: str) -> list[Binding]:
         out = []
         for assignment in scope.assignments[name]:
             node = getattr(assignment, "node", None)
@@ -400,7 +412,9 @@ class ScopeIndex:
         if isinstance(func, cst.Module) != isinstance(scope, GlobalScope) or (
                 isinstance(scope, FunctionScope) and getattr(scope, "node", func) is not func):
             return InScope([], [], where)
-        declared = _global_names(func)
+        if func not in self._declared:
+            self._declared[func] = _global_names(func)
+        declared = self._declared[func]
         for name in sorted({a.name for a in scope.assignments}):
             if name in shadowed or name in declared:
                 continue
