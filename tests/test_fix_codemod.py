@@ -392,3 +392,28 @@ def test_self_attribute_used_in_init_before_it_is_set(tmp_path):
     after = after.replace("trainer = L.Trainer(check_val_every_n_epoch=1)",
                           "trainer = L.Trainer(check_val_every_n_epoch=execution_config.check_val_every_n_epoch)")
     check(tmp_path, before, after)
+
+
+def test_defaults_through_or_and_conditional_expressions(tmp_path):
+    before = ("class Tuner:\n"
+              "    def __init__(self, execution_config: Optional[PyTorchExecutionConfig] = None):\n"
+              "        self.cfg = execution_config or PyTorchExecutionConfig()\n"
+              "    def fit(self):\n"
+              "        return L.Trainer(check_val_every_n_epoch=1)\n"
+              "def a(execution_config=None):\n"
+              "    conf = PyTorchExecutionConfig() if execution_config is None else execution_config\n"
+              "    return L.Trainer(check_val_every_n_epoch=1)\n"
+              "def b(execution_config=None, other=None):\n"
+              "    conf = other or PyTorchExecutionConfig()\n"
+              "    return L.Trainer(check_val_every_n_epoch=1)\n")
+    after = before.replace("=1)", "=self.cfg.check_val_every_n_epoch)", 1).replace(
+        "=1)", "=conf.check_val_every_n_epoch)", 1)
+    plan = check(tmp_path, before, after)
+    assert [r[0] for r in reasons(plan)] == [15]  # `other` may hold anything
+
+
+def test_a_deleted_name_is_not_used(tmp_path):
+    before = ("def a(cfg: PyTorchExecutionConfig):\n"
+              "    del cfg\n"
+              "    return L.Trainer(check_val_every_n_epoch=1)\n")
+    check(tmp_path, before, before)

@@ -126,6 +126,7 @@ class ScopeIndex:
         self._class_attrs: dict[cst.ClassDef, dict[str, list[Binding]]] = {}
         self._declared: dict[cst.CSTNode, set[str]] = {}
         self._bindings: dict[tuple[int, str], list[Binding]] = {}
+        self._resolving: set[tuple[int, str]] = set()
 
     # -- positions and structure ---------------------------------------------------------
 
@@ -258,18 +259,22 @@ class ScopeIndex:
         return Binding(_CONFIG, cfg, line, None, maybe_none, True)
 
     def value_binding(self, name: str, value: cst.BaseExpression | None, scope: Scope | None,
-                      line: int, stmt: cst.CSTNode, declared: ConfigClass | None = None) -> Binding:
-        """What `name = value` binds (`declared`: the class an annotation gives)."""
+                      line: int, stmt: cst.CSTNode, declared: ConfigClass | None = None,
+                      vars_name: str | None = None) -> Binding:
+        """What `name = value` binds (`declared`: the class an annotation gives; `vars_name`: the
+        name to look up in `vars` when it is not `name`, as for `self.attr`)."""
         if _is_none(value):
             return Binding(_NONE, line=line, stmt=stmt)
         cfg = self.constructs(value, scope)
         if cfg is None and isinstance(value, cst.BooleanOperation) and isinstance(value.operator, cst.Or) \
-                and isinstance(value.left, cst.Name) and value.left.value == name:
-            cfg = self.constructs(value.right, scope)  # x = x or TheClass()
+                and isinstance(value.left, cst.Name):
+            built = self.constructs(value.right, scope)  # x = y or TheClass()
+            if built is not None and self._config_or_none(value.left.value, name, scope, built):
+                cfg = built
         if cfg is None and isinstance(value, cst.IfExp):
             cfg = self._default_ifexp(name, value, scope)
         if cfg is None:
-            cfg = declared or self._by_vars(name)
+            cfg = declared or self._by_vars(vars_name or name)
         elif declared is not None and declared != cfg:
             return Binding(_OTHER, line=line, stmt=stmt)
         if cfg is None:
@@ -277,22 +282,38 @@ class ScopeIndex:
         return Binding(_CONFIG, cfg, line, stmt)
 
     def _default_ifexp(self, name: str, e: cst.IfExp, scope: Scope | None) -> ConfigClass | None:
-        """`TheClass() if x is None else x` and its mirror images."""
-        when_none = _test_when_none(e.test, name)
-        if when_none is None:
+        """`TheClass() if y is None else y` and its mirror images."""
+        tested = _tested_name(e.test)
+        when_none = _test_when_none(e.test, tested) if tested else None
+        if when_none is None or tested is None:
             return None
         built, kept = (e.body, e.orelse) if when_none else (e.orelse, e.body)
         cfg = self.constructs(built, scope)
         if cfg is None:
             return None
-        if isinstance(kept, cst.Name) and kept.value == name or self.constructs(kept, scope) == cfg:
+        if isinstance(kept, cst.Name) and kept.value == tested and self._config_or_none(tested, name, scope, cfg):
             return cfg
-        return None
+        return cfg if self.constructs(kept, scope) == cfg else None
+
+    def _config_or_none(self, other: str, name: str, scope: Scope | None, cfg: ConfigClass) -> bool:
+        """Whether `other` (read while binding `name`) only ever holds a `cfg` object or None."""
+        if other == name:
+            return True  # x = x or TheClass(): x's other bindings are judged on their own
+        if scope is None or other not in scope.assignments:
+            return False
+        found = self.name_bindings(scope, other)
+        return bool(found) and all(b.kind in (_CONFIG, _NONE) and (b.config is None or b.config == cfg) for b in found)
 
     def name_bindings(self, scope: Scope, name: str) -> list[Binding]:
         key = (id(scope), name)
         if key not in self._bindings:
-            self._bindings[key] = self._name_bindings(scope, name)
+            if key in self._resolving:  # a cycle (a = b or C(); b = a or C()): not judged
+                return [Binding(_OTHER)]
+            self._resolving.add(key)
+            try:
+                self._bindings[key] = self._name_bindings(scope, name)
+            finally:
+                self._resolving.discard(key)
         return self._bindings[key]
 
     def _name_bindings(self, scope: Scope, name: str) -> list[Binding]:
@@ -553,11 +574,11 @@ class ScopeIndex:
                 me = method[1]
                 fscope = self.scopes.get(stmt.body)
                 for target, value, small in _self_assignments(stmt, me):
-                    out.setdefault(target, []).append(self._self_binding(stmt, fscope, target, value, small))
+                    out.setdefault(target, []).append(self._self_binding(stmt, me, fscope, target, value, small))
         self._class_attrs[cls] = out
         return out
 
-    def _self_binding(self, method: cst.FunctionDef, scope: Scope | None, attr: str,
+    def _self_binding(self, method: cst.FunctionDef, me: str, scope: Scope | None, attr: str,
                       value: cst.BaseExpression | None, small: cst.CSTNode) -> Binding:
         line = self.line(small)
         if value is None:
@@ -569,7 +590,7 @@ class ScopeIndex:
             if isinstance(found, Unsafe):
                 return Binding(_CONFIG, found.config, line, small, maybe_none=True)
             return Binding(_OTHER, line=line, stmt=small)
-        b = self.value_binding(attr, value, scope, line, small)
+        b = self.value_binding(f"{me}.{attr}", value, scope, line, small, vars_name=attr)
         return Binding(b.kind, b.config, line, small)
 
 
@@ -577,6 +598,7 @@ class ScopeIndex:
 
 
 def _global_names(func: cst.CSTNode) -> set[str]:
+    """Names a function declares global or nonlocal, or deletes: never used as config objects."""
     out: set[str] = set()
 
     class V(cst.CSTVisitor):
@@ -592,8 +614,14 @@ def _global_names(func: cst.CSTNode) -> set[str]:
         def visit_Nonlocal(self, node: cst.Nonlocal) -> None:
             out.update(n.name.value for n in node.names)
 
-    if isinstance(func, cst.FunctionDef):
-        func.visit(V())
+        def visit_Del(self, node: cst.Del) -> None:  # `del x` unbinds it
+            targets = node.target.elements if isinstance(node.target, (cst.Tuple, cst.List)) else [node.target]
+            for t in targets:
+                t = t.value if isinstance(t, cst.Element) else t
+                if isinstance(t, cst.Name):
+                    out.add(t.value)
+
+    func.visit(V())
     return out
 
 
@@ -635,6 +663,17 @@ def _self_assignments(method: cst.FunctionDef, me: str) -> Iterator[tuple[str, c
 
     method.visit(V())
     return iter(found)
+
+
+def _tested_name(test: cst.BaseExpression) -> str | None:
+    """The name a None test is about: `x`, `not x`, `x is None`, `x is not None`."""
+    if isinstance(test, cst.Name):
+        return test.value
+    if isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not):
+        return _tested_name(test.expression)
+    if isinstance(test, cst.Comparison) and isinstance(test.left, cst.Name):
+        return test.left.value
+    return None
 
 
 def _test_when_none(test: cst.BaseExpression, name: str) -> bool | None:
