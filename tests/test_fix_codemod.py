@@ -417,3 +417,16 @@ def test_a_deleted_name_is_not_used(tmp_path):
               "    del cfg\n"
               "    return L.Trainer(check_val_every_n_epoch=1)\n")
     check(tmp_path, before, before)
+
+
+@pytest.mark.parametrize(("attr", "invert", "expected"), [
+    ("quiet", True, "cfg.enable_progress_bar"),  # the generated home class and knob name: the keyword's own sense
+    ("enable_progress_bar", False, "cfg.enable_progress_bar"),  # the real field, its inversion folded in
+    ("enable_progress_bar", True, "not cfg.enable_progress_bar"),
+])
+def test_an_edit_may_name_the_generated_or_the_real_field(tmp_path, attr, invert, expected):
+    before = HEAD + "def a(cfg: PyTorchExecutionConfig):\n    return L.Trainer(enable_progress_bar=True)\n"
+    at = literal_range(before, "True")
+    edit = Edit("use-config", EXAMPLE, at, "quiet", config_class="PyTorchExecutionConfig", attr=attr, invert=invert)
+    after, _ = fix_text(tmp_path, before, edits=[edit])
+    assert after == before.replace("=True)", f"={expected})")

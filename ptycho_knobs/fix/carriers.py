@@ -34,7 +34,7 @@ class Carrier:
     config: ConfigClass
     attr: str
     inverted: bool
-    rank: int  # 0: a field source names it; 1: the home class of the same name
+    rank: int  # 0: the edit names it; 1: a field source does; 2: a configs class named like the home class
 
 
 @dataclass(frozen=True)
@@ -49,29 +49,45 @@ def _identifier(name: str) -> bool:
     return name.isidentifier() and not keyword.iskeyword(name)
 
 
-def candidates(registry: Registry, knob: Knob, home_class: str | None) -> list[Carrier]:
-    """Every (class, attribute) that may carry `knob`, unverified, best first."""
+def attr_inverted(knob: Knob, attr: str) -> bool:
+    """Whether attribute `attr` holds the knob's opposite (a field source or field alias says so)."""
+    for src in knob.sources:
+        if src.field and src.field.split(".", 1)[-1] == attr and src.invert:
+            return True
+    return knob.attr_names.get(attr, False)
+
+
+def candidates(registry: Registry, knob: Knob, edit_class: str | None, edit_attr: str | None) -> list[Carrier]:
+    """Every (class, attribute) that may carry `knob`, unverified, best first: the edit's own
+    (the audit may already name the real field), the `field:` sources, then the `configs`
+    classes named like the edit's class or the generated home class, under each attribute
+    name of the knob."""
     out: list[Carrier] = []
     names = knob.attr_names
+    if edit_class and edit_attr and _identifier(edit_attr):
+        for cfg in registry.configs:
+            if cfg.name == edit_class:
+                out.append(Carrier(cfg, edit_attr, attr_inverted(knob, edit_attr), 0))
     for src in knob.sources:
         if not src.field or "." not in src.field:
             continue
         cls, attr = src.field.split(".", 1)
         for cfg in registry.configs:
             if cfg.name == cls and _identifier(attr):
-                out.append(Carrier(cfg, attr, bool(src.invert or names.get(attr, False)), 0))
-    if home_class:
-        # the knob's own name first, then the names that hold the same sense, then inverted ones;
-        # a name the registry gives both senses (a catalog name that is also an inverted
-        # target, like enable_progress_bar for quiet without a field alias) is not guessed at
-        inverted_targets = {t.attr for t in knob.targets if t.invert}
-        ordered = sorted(names.items(), key=lambda kv: (kv[1], kv[0] != knob.name))
+                out.append(Carrier(cfg, attr, bool(src.invert or names.get(attr, False)), 1))
+    homes = [c for c in dict.fromkeys((edit_class, knob.home.class_name)) if c]
+    # the knob's own name first, then the names that hold the same sense, then inverted ones;
+    # a name the registry gives both senses (a catalog name that is also an inverted target,
+    # like enable_progress_bar for quiet without a field alias) is not guessed at
+    inverted_targets = {t.attr for t in knob.targets if t.invert}
+    ordered = sorted(names.items(), key=lambda kv: (kv[1], kv[0] != knob.name))
+    for home in homes:
         for cfg in registry.configs:
-            if cfg.name != home_class:
+            if cfg.name != home:
                 continue
             for attr, inverted in ordered:
                 if _identifier(attr) and (inverted or attr not in inverted_targets):
-                    out.append(Carrier(cfg, attr, inverted, 1))
+                    out.append(Carrier(cfg, attr, inverted, 2))
     seen: set[tuple[str, str, str]] = set()
     unique = []
     for c in out:
@@ -129,9 +145,10 @@ class ConfigSources:
             self._fields[key] = _class_fields(tree, cfg.name) if tree else None
         return self._fields[key]
 
-    def verify(self, registry: Registry, knob: Knob, home_class: str | None) -> tuple[list[Carrier], NoCarrier | None]:
+    def verify(self, registry: Registry, knob: Knob, edit_class: str | None,
+               edit_attr: str | None) -> tuple[list[Carrier], NoCarrier | None]:
         """The carriers whose attribute is really in their class; or why there is none."""
-        found = candidates(registry, knob, home_class)
+        found = candidates(registry, knob, edit_class, edit_attr)
         if not found:
             return [], NoCarrier("no-carrier", f"no class listed under `configs` carries {knob.name}")
         ok: list[Carrier] = []

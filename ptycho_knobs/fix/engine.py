@@ -16,7 +16,7 @@ from typing import Any
 
 from ptycho_knobs.audit.findings import Edit, Finding, Range
 from ptycho_knobs.audit.index import matches
-from ptycho_knobs.fix.carriers import Carrier, ConfigSources
+from ptycho_knobs.fix.carriers import Carrier, ConfigSources, attr_inverted
 from ptycho_knobs.registry import Registry
 
 KINDS = ("use-config", "set-choices", "set-literal")  # also the priority on one range
@@ -77,6 +77,10 @@ class _Resolved:
     text: str
     old_text: str
     description: str
+
+
+def _carrier_key(e: Edit) -> tuple[str, str | None, str | None]:
+    return (e.knob, e.config_class, e.attr)
 
 
 def _range_key(r: Range) -> tuple[int, int, int, int]:
@@ -228,7 +232,11 @@ class FileFixer:
         obj, carrier = min(options, key=lambda oc: (oc[0].expr not in used, oc[1].rank, kind_order[oc[0].kind],
                                                      carriers.index(oc[1]), oc[0].expr))
         ref = f"{obj.expr}.{carrier.attr}"
-        negate = edit.invert != carrier.inverted
+        # `edit.invert`: whether the literal's keyword holds the opposite of `<obj>.<edit.attr>`;
+        # another attribute of the knob differs from that one by both attributes' senses
+        knob = self.registry.find(edit.knob)
+        base = attr_inverted(knob, edit.attr or edit.knob) if knob is not None else False
+        negate = edit.invert != (base != carrier.inverted)
         text = f"not {ref}" if negate else ref
         if negate and not self._bare_context(node):
             text = f"({text})"
@@ -293,7 +301,7 @@ def plan_fixes(findings: list[Finding], registry: Registry, files: dict[str, tup
     `files` maps each shown path to (absolute path, the bytes the audit read)."""
     plan = Plan()
     sources = ConfigSources(registry, roots)
-    carriers_of: dict[tuple[str, str | None], tuple[list[Carrier], Reason | None]] = {}
+    carriers_of: dict[tuple[str, str | None, str | None], tuple[list[Carrier], Reason | None]] = {}
     per_file: dict[str, list[Finding]] = {}
 
     for f in findings:
@@ -311,13 +319,13 @@ def plan_fixes(findings: list[Finding], registry: Registry, files: dict[str, tup
             elif e.path not in files:
                 problem = Reason("unread", f"{e.path} was not read by the audit", where)
             elif e.kind == "use-config":
-                key = (e.knob, e.config_class)
+                key = _carrier_key(e)
                 if key not in carriers_of:
                     knob = registry.find(e.knob)
                     if knob is None:
                         carriers_of[key] = ([], Reason("no-carrier", f"knob {e.knob} is not in the registry"))
                     else:
-                        ok, why = sources.verify(registry, knob, e.config_class)
+                        ok, why = sources.verify(registry, knob, e.config_class, e.attr)
                         carriers_of[key] = (ok, Reason(why.kind, why.detail) if why else None)
                 ok, why = carriers_of[key]
                 if why is not None:
@@ -368,7 +376,7 @@ def plan_fixes(findings: list[Finding], registry: Registry, files: dict[str, tup
                 if key in claimed and claimed[key].edit.kind == "use-config" and e.kind != "use-config":
                     mine.append(claimed[key])  # the literal is gone: its drift with it
                     continue
-                r = fixer.resolve(e, carriers_of.get((e.knob, e.config_class), ([], None))[0])
+                r = fixer.resolve(e, carriers_of.get(_carrier_key(e), ([], None))[0])
                 if isinstance(r, Reason):
                     reason = r
                     break
@@ -449,7 +457,7 @@ def _prescreen(shown: str, data: bytes, group: list[Finding], carriers_of: dict,
         for e in f.edits:
             if e.kind != "use-config" or e.path != shown:
                 continue
-            carriers = carriers_of.get((e.knob, e.config_class), ([], None))[0]
+            carriers = carriers_of.get(_carrier_key(e), ([], None))[0]
             if view is None:
                 try:
                     view = AstView(data)
