@@ -1,4 +1,4 @@
-"""Shared by the `fix` tests: a scratch tree with the rule examples' registry plus `configs`,
+"""Shared by the `fix` tests: a scratch tree with a small registry of its own (`configs` included),
 and `fix_text`, which runs the audit and the fix engine on one file (like LibCST's
 `assertCodemod`: source before, source after)."""
 
@@ -7,21 +7,89 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ptycho_knobs.audit.examples import EXAMPLE_REGISTRY
 from ptycho_knobs.audit.findings import Edit, Finding, Range
 
 EXAMPLE = "ptycho_torch/example.py"
 
-CONFIGS = """\
+# The tests' own registry (not the rule examples', which follow the rules): watched callees,
+# the `configs` classes of the scratch tree, and the knobs the tests hard-code.
+REGISTRY = """\
+schema_version: 1
+callees:
+  Trainer:
+    qualified: [lightning.pytorch.Trainer, lightning.Trainer, pytorch_lightning.Trainer]
+  EarlyStopping:
+    qualified: [lightning.pytorch.callbacks.EarlyStopping, pytorch_lightning.callbacks.EarlyStopping]
+    positional: [monitor, min_delta, patience]
+  DDPStrategy:
+    qualified: [lightning.pytorch.strategies.DDPStrategy]
+  DataLoader:
+    qualified: [torch.utils.data.DataLoader]
+    positional: [dataset, batch_size, shuffle]
 configs:
   - {class: PyTorchExecutionConfig, file: ptycho/config/config.py, vars: [execution_config, exec_cfg]}
   - {class: TrainingConfig, file: ptycho_torch/config_params.py, vars: [training_config]}
+knobs:
+  - name: early_stop_patience
+    catalog_name: patience
+    category: checkpointing
+    home: execution
+    type: int
+    default: 100
+    purpose: Epochs without improvement before stopping.
+    target: EarlyStopping.patience
+  - name: check_val_every_n_epoch
+    catalog_name: check_val_every_n_epoch
+    category: lightning_trainer
+    home: execution
+    type: int
+    default: 1
+    purpose: Validate every N epochs.
+    target: Trainer.check_val_every_n_epoch
+  - name: quiet
+    catalog_name: enable_progress_bar
+    category: lightning_trainer
+    home: execution
+    type: bool
+    default: false
+    purpose: Hide the progress bar.
+    field_aliases: [{name: enable_progress_bar, invert: true}]
+    target: [{path: Trainer.enable_progress_bar, invert: true}]
+  - name: ddp_backend
+    catalog_name: process_group_backend
+    category: distributed
+    home: execution
+    type: Literal['nccl', 'gloo']
+    default: nccl
+    purpose: DDP backend.
+    target: DDPStrategy.process_group_backend
+  - name: ddp_find_unused_parameters
+    catalog_name: find_unused_parameters
+    category: distributed
+    home: execution
+    type: bool
+    default: false
+    purpose: Find unused parameters.
+    target: DDPStrategy.find_unused_parameters
+  - name: pin_memory
+    catalog_name: pin_memory
+    category: data_loading
+    home: execution
+    type: bool
+    default: true
+    purpose: Pin host memory.
+    target: DataLoader.pin_memory
+  - name: num_workers
+    catalog_name: num_workers
+    category: data_loading
+    home: training
+    type: int
+    default: 4
+    purpose: Loader worker processes.
+    sources:
+      - {file: ptycho_torch/config_params.py, line: 6, field: TrainingConfig.num_workers}
+    target: DataLoader.num_workers
 """
-
-# quiet's real field is enable_progress_bar, inverted (as in the project's registry)
-REGISTRY = EXAMPLE_REGISTRY.replace("knobs:\n", CONFIGS + "knobs:\n", 1).replace(
-    "    purpose: Hide the progress bar.\n",
-    "    purpose: Hide the progress bar.\n    field_aliases: [{name: enable_progress_bar, invert: true}]\n", 1)
 
 EXEC_CONFIG = '''\
 from dataclasses import dataclass
