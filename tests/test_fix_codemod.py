@@ -430,3 +430,13 @@ def test_an_edit_may_name_the_generated_or_the_real_field(tmp_path, attr, invert
     edit = Edit("use-config", EXAMPLE, at, "quiet", config_class="PyTorchExecutionConfig", attr=attr, invert=invert)
     after, _ = fix_text(tmp_path, before, edits=[edit])
     assert after == before.replace("=True)", f"={expected})")
+
+
+def test_set_literal_none_only_where_the_annotation_admits_it(tmp_path):
+    before = ("from dataclasses import dataclass\nfrom typing import Optional\n@dataclass\nclass TrainingConfig:\n"
+              "    device: str = 'cuda'\n    other: Optional[str] = 'cuda'\n    third: 'str | None' = 'cpu'\n")
+    edits = [Edit("set-literal", EXAMPLE, literal_range(before, "'cuda'", n), "device", value=None) for n in (0, 1)]
+    edits.append(Edit("set-literal", EXAMPLE, literal_range(before, "'cpu'"), "device", value=None))
+    after, plan = fix_text(tmp_path, before, edits=edits)
+    assert after == before.replace("Optional[str] = 'cuda'", "Optional[str] = None").replace("= 'cpu'", "= None")
+    assert reasons(plan) == [(5, "unwritable", "None would contradict the field's annotation `str`")]

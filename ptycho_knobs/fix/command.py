@@ -77,6 +77,15 @@ def fix(paths: tuple[str, ...], write: bool, select: tuple[str, ...], ignore: tu
     from ptycho_knobs.fix.output import explain_lines, summary, unified_diff
     from ptycho_knobs.fix.output import write as write_file
 
+    # A finding may edit a file outside PATHS (a config class's field that the audit compared):
+    # read those now; the write still refuses them if they change after this read.
+    for f in result.findings:
+        for e in f.edits:
+            if e.path not in files and Path(e.path).is_file():
+                try:
+                    files[e.path] = (Path(e.path).absolute(), Path(e.path).read_bytes())
+                except OSError:
+                    pass
     plan = plan_fixes(result.findings, registry, files, roots)  # type: ignore[arg-type]
     refused = []
     if write:

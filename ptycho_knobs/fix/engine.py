@@ -10,6 +10,7 @@ is applied; the rest are left, each with a `Reason`.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import Any
@@ -109,6 +110,7 @@ class FileFixer:
         self.wrapper = MetadataWrapper(self.module, unsafe_skip_copy=True)
         self._nodes: dict[tuple[int, int, int, int], Any] | None = None
         self._scope: Any = None
+        self._parents: Any = None
         self.positions = self.wrapper.resolve(PositionProvider)
         if scope_lines:
             from ptycho_knobs.fix.scope import ScopeIndex
@@ -188,6 +190,9 @@ class FileFixer:
                 value = edit.value
                 if edit.invert and isinstance(value, bool):
                     value = not value
+                if value is None and not self._admits_none(node):
+                    return Reason("unwritable", "None would contradict the field's annotation "
+                                  f"`{self.code(self.scope_parent(node).annotation.annotation)}`", where)
                 new = literal_node(self._bare(node), value)
                 what = f"{edit.knob}: set to the registry value {value!r}"
             elif edit.kind == "set-choices":
@@ -210,6 +215,23 @@ class FileFixer:
         if text == old_text:
             return Reason("unchanged", f"{old_text} already reads as the registry value", where)
         return _Resolved(edit, node, final, text, old_text, what)
+
+    def scope_parent(self, node: Any) -> Any:
+        if self._parents is None:
+            from libcst.metadata import ParentNodeProvider
+
+            self._parents = self._scope.parents if self._scope is not None else self.wrapper.resolve(ParentNodeProvider)
+        return self._parents.get(node)
+
+    def _admits_none(self, node: Any) -> bool:
+        """False when `node` is the default of an annotated field whose annotation rules None
+        out (`device: str = 'cuda'`): None there needs the annotation changed too."""
+        cst = self.cst
+        parent = self.scope_parent(node)
+        if not isinstance(parent, cst.AnnAssign) or parent.value is not node:
+            return True
+        text = self.code(parent.annotation.annotation)
+        return bool(re.search(r"\b(Optional|None|Any|object)\b", text)) or text.strip("'\"") in ("", "typing.Any")
 
     def _bare(self, node: Any) -> Any:
         """`node` without its own parentheses."""
