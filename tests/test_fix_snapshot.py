@@ -99,8 +99,11 @@ def test_fix_write_on_the_snapshot(copy):
         compile((copy / path).read_bytes(), path, "exec")
     reported: dict[str, set[int]] = {}
     for ln in fixed:
-        path, line, _ = ln.split(":", 2)
-        reported.setdefault(path, set()).add(int(line))
+        at = re.search(r" \(at ([^()]+)\)$", ln)
+        places = at.group(1).split(", ") if at else [":".join(ln.split(":", 2)[:2])]
+        for place in places:
+            path, line = place.rsplit(":", 1)
+            reported.setdefault(path, set()).add(int(line))
     assert edited == reported
     # what `fix` printed is what it wrote
     assert [ln for ln in git(copy, "diff").splitlines() if ln[:1] in "+-" and ln[:3] not in ("+++", "---")] == \
