@@ -440,3 +440,15 @@ def test_set_literal_none_only_where_the_annotation_admits_it(tmp_path):
     after, plan = fix_text(tmp_path, before, edits=edits)
     assert after == before.replace("Optional[str] = 'cuda'", "Optional[str] = None").replace("= 'cpu'", "= None")
     assert reasons(plan) == [(5, "unwritable", "None would contradict the field's annotation `str`")]
+
+
+def test_set_literal_in_a_signature_default_and_a_method(tmp_path):
+    before = ("class Tuner:\n"
+              "    def fine_tune(self, experiment_name = 'old name'):\n"
+              "        return experiment_name\n"
+              "def split(data, val_split: float = 0.1):\n"
+              "    return data\n")
+    edits = [Edit("set-literal", EXAMPLE, literal_range(before, "'old name'"), "experiment_name", value="runs"),
+             Edit("set-literal", EXAMPLE, literal_range(before, "0.1"), "val_split", value=0.05)]
+    after, plan = fix_text(tmp_path, before, edits=edits)
+    assert after == before.replace("'old name'", "'runs'").replace("0.1", "0.05")

@@ -294,18 +294,23 @@ class FileFixer:
     def apply(self, chosen: list[_Resolved]) -> bytes:
         cst = self.cst
         replace = {id(r.node): r.new_node for r in chosen}
-        spans = [(self.positions[r.node].start, self.positions[r.node].end) for r in chosen]
-        positions = self.positions
+        # Visit only the top-level statements that can hold a replaced node: the span from the
+        # end of the statement before to the start of the one after holds it (decorators and
+        # comments included). Positions below the top are not used: libcst's Param range, for
+        # one, leaves out its default.
+        body = list(self.module.body)
+        top = {id(s) for s in body}
+        lines = [self.positions[r.node].start.line for r in chosen]
+        wanted: set[int] = set()
+        for i, stmt in enumerate(body):
+            lo = self.positions[body[i - 1]].end.line if i else 1
+            hi = self.positions[body[i + 1]].start.line if i + 1 < len(body) else float("inf")
+            if any(lo <= ln <= hi for ln in lines):
+                wanted.add(id(stmt))
 
         class T(cst.CSTTransformer):
             def on_visit(self, node: Any) -> bool:
-                # descend only into nodes that hold a replaced one (most of the tree is skipped)
-                r = positions.get(node)
-                if r is None:
-                    return True
-                return id(node) not in replace and any(
-                    (r.start.line, r.start.column) <= (a.line, a.column) and (b.line, b.column) <= (r.end.line, r.end.column)
-                    for a, b in spans)
+                return id(node) in wanted if id(node) in top else True
 
             def on_leave(self, original: Any, updated: Any) -> Any:
                 return replace.get(id(original), updated)

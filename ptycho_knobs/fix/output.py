@@ -172,9 +172,9 @@ def explain_lines(plan: Plan, wrote: bool) -> str:
     done = "fixed" if wrote else "would fix"
     for f, changes in plan.fixed:
         what = "; ".join(dict.fromkeys(c.description for c in changes))
-        elsewhere = [f"{c.path}:{c.at.line}" for c in changes if (c.path, c.at.line) != (f.path, f.line)]
-        if elsewhere:  # the finding is anchored in one place, its edit in another
-            what += f" (at {', '.join(dict.fromkeys(elsewhere))})"
+        places = [f"{c.path}:{c.at.line}" for c in changes]
+        if any((c.path, c.at.line) != (f.path, f.line) for c in changes):  # anchored away from its edits
+            what += f" (at {', '.join(dict.fromkeys(places))})"
         rows.append((f.sort_key(), f"{f.path}:{f.line}:{f.col}: {f.code} {('[' + f.knob + '] ') if f.knob else ''}"
                      f"{done}: {what}\n"))
     for f, r in plan.left:
