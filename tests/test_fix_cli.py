@@ -126,8 +126,10 @@ def test_paths_in_the_diff_are_relative_to_where_it_ran(tree, monkeypatch):
 
 
 def test_exit_codes_and_selection(tree):
-    assert fix("ptycho_torch/", "--ignore", "PK001").exit_code == 0  # nothing to fix
-    assert fix("ptycho_torch/", "--select", "PK002").stderr.startswith("Nothing to fix")
+    nothing = fix("ptycho_torch/", "--select", "PK005")  # a rule without edits
+    assert (nothing.exit_code, nothing.stdout_bytes) == (0, b"")
+    assert nothing.stderr.startswith("Nothing to fix")
+    assert b"patience" not in fix("ptycho_torch/", "--ignore", "PK001").stdout_bytes
     assert fix("nowhere/").exit_code == 2
     (tree / EXAMPLE).write_text(SOURCE.split("\n\ndef orphan")[0] + "\n")
     result = fix("ptycho_torch/", "--select", "PK001", "--write")

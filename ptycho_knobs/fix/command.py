@@ -94,6 +94,12 @@ def fix(paths: tuple[str, ...], write: bool, select: tuple[str, ...], ignore: tu
             if error:
                 refused.append(f"error: {shown}: {error}")
                 drop_file(plan, shown, Reason("changed", error, shown))
+        if plan.files:
+            # What was fixed is what the audit of the written tree no longer reports (a rule may
+            # compare more places than its edits cover): audit again and hold the plan to it.
+            from ptycho_knobs.fix.engine import verify
+
+            verify(plan, result.findings, run_audit(list(paths), registry, options).findings)
     else:
         out = b"".join(unified_diff(plan.files[shown]) for shown in sorted(plan.files))
         if out:

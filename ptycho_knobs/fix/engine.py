@@ -11,6 +11,7 @@ is applied; the rest are left, each with a `Reason`.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import Any
@@ -59,12 +60,51 @@ class Plan:
     files: dict[str, FileResult] = field(default_factory=dict)  # by shown path, changed files only
     fixed: list[tuple[Finding, list[Change]]] = field(default_factory=list)
     left: list[tuple[Finding, Reason]] = field(default_factory=list)
+    # after --write, from the audit run again: findings resolved along (no edit of their own)
+    # and findings the fixed tree has that the old one did not, by code
+    also: Counter = field(default_factory=Counter)
+    appeared: Counter = field(default_factory=Counter)
+    verified: bool = False
 
     def changes_of(self, finding: Finding) -> list[Change]:
         for f, changes in self.fixed:
             if f is finding:
                 return changes
         return []
+
+
+def verify(plan: Plan, before: list[Finding], after: list[Finding]) -> None:
+    """Hold the plan to what the audit of the written tree says. Per (code, knob), the count
+    drop is what the edits resolved: a finding whose edits applied but that the audit still
+    reports (a rule that compares places no edit covers) moves to `left`; the rest of the drop
+    was resolved along. Findings whose exact place vanished count first."""
+    def group(f: Finding) -> tuple[str, str | None]:
+        return (f.code, f.knob)
+
+    def place(f: Finding) -> tuple[Any, ...]:
+        return (f.code, f.knob, f.path, f.line, f.col)
+
+    was, now = Counter(map(group, before)), Counter(map(group, after))
+    still = Counter(map(place, after))
+    claimed: dict[tuple[str, str | None], list[tuple[Finding, list[Change]]]] = {}
+    for item in plan.fixed:
+        claimed.setdefault(group(item[0]), []).append(item)
+    fixed: list[tuple[Finding, list[Change]]] = []
+    for key in was:
+        drop = max(0, was[key] - now[key])
+        items = sorted(claimed.get(key, []), key=lambda fc: still[place(fc[0])] > 0)
+        fixed.extend(items[:drop])
+        for f, changes in items[drop:]:
+            at = ", ".join(dict.fromkeys(f"{c.path}:{c.at.line}" for c in changes))
+            plan.left.append((f, Reason("still-reported", f"its edits were applied (at {at}), but the audit still "
+                                        "reports it: it compares places no edit covers", f"{f.path}:{f.line}")))
+        if drop > len(items):
+            plan.also[key[0]] += drop - len(items)
+    for key in now:
+        if now[key] > was[key]:
+            plan.appeared[key[0]] += now[key] - was[key]
+    plan.fixed = [fc for fc in plan.fixed if any(fc is x for x in fixed)]
+    plan.verified = True
 
 
 # -- resolution of one edit --------------------------------------------------------------

@@ -89,6 +89,7 @@ _TITLES = {
     "conflict": "conflicting edits",
     "compile": "the fixed file would not compile (a ptycho-knobs bug; please report it)",
     "changed": "the file changed since the audit read it",
+    "still-reported": "edited, but still reported",
     "unknown-edit": "an edit kind this version does not know",
     "unread": "the file was not read",
 }
@@ -149,10 +150,20 @@ def summary(plan: Plan, wrote: bool, explain: bool = False) -> str:
         head = f"{verb} {_plural(len(fixed), 'finding')} ({_codes(fixed)}) in {_plural(files, 'file')}"
         if not wrote:
             head += " (--write applies them)"
+    elif plan.files:
+        head = f"Edited {_plural(files, 'file')}, but the audit still reports every finding edited"
     else:
         head = "Nothing to fix"
+    if plan.also:
+        n = sum(plan.also.values())
+        head += f", and {n} more resolved along ({', '.join(f'{c} x{k}' for c, k in sorted(plan.also.items()))})"
+    tail = ""
+    if plan.appeared:
+        n = sum(plan.appeared.values())
+        tail = (f"\nThe audit of the fixed tree reports {n} finding{'s' if n != 1 else ''} the old one did not "
+                f"({', '.join(f'{c} x{k}' for c, k in sorted(plan.appeared.items()))}): run `ptycho-knobs audit`.")
     if not left:
-        return head + "; nothing left.\n"
+        return head + "; nothing left." + tail + "\n"
     out = [f"{head}; {len(left)} left ({_codes([f for f, _ in left])}):"]
     groups: dict[str, list[tuple[object, Reason]]] = {}
     for f, r in left:
@@ -162,7 +173,7 @@ def summary(plan: Plan, wrote: bool, explain: bool = False) -> str:
         out.append(f"  {len(items)} {_TITLES.get(kind, kind)}:")
         for line in _group_details(kind, items, limit=1000 if explain else 8):
             out.append(f"      {line}")
-    return "\n".join(out) + "\n"
+    return "\n".join(out) + tail + "\n"
 
 
 def explain_lines(plan: Plan, wrote: bool) -> str:
