@@ -99,7 +99,7 @@ def test_fix_write_on_the_snapshot(copy):
         compile((copy / path).read_bytes(), path, "exec")
     reported: dict[str, set[int]] = {}
     edited_but_reported = [ln for ln in result.stderr.splitlines() if "its edits were applied (at " in ln
-                           and ": not fixed: " in ln]
+                           and " not fixed: " in ln]
     for ln in fixed + edited_but_reported:
         at = re.search(r" \(at ([^()]+)\)", ln)
         places = at.group(1).split(", ") if at else [":".join(ln.split(":", 2)[:2])]
