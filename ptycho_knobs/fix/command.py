@@ -112,6 +112,6 @@ def fix(paths: tuple[str, ...], write: bool, select: tuple[str, ...], ignore: tu
         click.echo(line, err=True)
     if result.internal_error or refused:
         sys.exit(2)
-    if not plan.fixed:
+    if not plan.files:  # nothing to show or to write
         sys.exit(0)
     sys.exit(1 if (not write or plan.left) else 0)

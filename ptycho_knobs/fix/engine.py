@@ -66,12 +66,6 @@ class Plan:
     appeared: Counter = field(default_factory=Counter)
     verified: bool = False
 
-    def changes_of(self, finding: Finding) -> list[Change]:
-        for f, changes in self.fixed:
-            if f is finding:
-                return changes
-        return []
-
 
 def verify(plan: Plan, before: list[Finding], after: list[Finding]) -> None:
     """Hold the plan to what the audit of the written tree says. Per (code, knob), the count
