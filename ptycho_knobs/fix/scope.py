@@ -44,6 +44,16 @@ from libcst.metadata import (
     ScopeProvider,
 )
 
+from ptycho_knobs.fix.flow import (
+    binder,
+    binds,
+    global_names,
+    is_none,
+    none_guard,
+    self_assignments,
+    tested_name,
+    true_when_none,
+)
 from ptycho_knobs.ktypes import ConfigClass
 
 
@@ -102,9 +112,6 @@ def _dotted(node: cst.CSTNode) -> str | None:
         return f"{base}.{node.attr.value}" if base else None
     return None
 
-
-def _is_none(node: cst.CSTNode | None) -> bool:
-    return isinstance(node, cst.Name) and node.value == "None"
 
 
 class ScopeIndex:
@@ -198,7 +205,7 @@ class ScopeIndex:
                     return
                 walk(inner, True)
                 return
-            if _is_none(e):
+            if is_none(e):
                 optional = True
                 return
             if isinstance(e, cst.BinaryOperation) and isinstance(e.operator, cst.BitOr):
@@ -252,7 +259,7 @@ class ScopeIndex:
             if cfg is None:
                 return Binding(_OTHER, line=line, param=True)
         if param.default is not None:
-            if _is_none(param.default):
+            if is_none(param.default):
                 maybe_none = True
             elif self.constructs(param.default, scope) != cfg:
                 return Binding(_OTHER, line=line, param=True)
@@ -263,7 +270,7 @@ class ScopeIndex:
                       vars_name: str | None = None) -> Binding:
         """What `name = value` binds (`declared`: the class an annotation gives; `vars_name`: the
         name to look up in `vars` when it is not `name`, as for `self.attr`)."""
-        if _is_none(value):
+        if is_none(value):
             return Binding(_NONE, line=line, stmt=stmt)
         cfg = self.constructs(value, scope)
         if cfg is None and isinstance(value, cst.BooleanOperation) and isinstance(value.operator, cst.Or) \
@@ -283,8 +290,8 @@ class ScopeIndex:
 
     def _default_ifexp(self, name: str, e: cst.IfExp, scope: Scope | None) -> ConfigClass | None:
         """`TheClass() if y is None else y` and its mirror images."""
-        tested = _tested_name(e.test)
-        when_none = _test_when_none(e.test, tested) if tested else None
+        tested = tested_name(e.test)
+        when_none = true_when_none(e.test, tested) if tested else None
         if when_none is None or tested is None:
             return None
         built, kept = (e.body, e.orelse) if when_none else (e.orelse, e.body)
@@ -347,7 +354,7 @@ class ScopeIndex:
                 if node.value is None:
                     return Binding(_OTHER, line=line, stmt=stmt)  # a declaration, not a binding
                 if declared is None or other:
-                    if _is_none(node.value):
+                    if is_none(node.value):
                         return Binding(_NONE, line=line, stmt=stmt)
                     return Binding(_OTHER, line=line, stmt=stmt)
                 return self.value_binding(name, node.value, scope, line, stmt, declared)
@@ -394,13 +401,13 @@ class ScopeIndex:
             if a is stop:
                 return False
             if isinstance(a, cst.If):
-                when_none = _test_when_none(a.test, name)
+                when_none = true_when_none(a.test, name)
                 if when_none is False and child is a.body:
                     return True
                 if when_none is True and child is a.orelse:
                     return True
             if isinstance(a, cst.IfExp):
-                when_none = _test_when_none(a.test, name)
+                when_none = true_when_none(a.test, name)
                 if (when_none is False and child is a.body) or (when_none is True and child is a.orelse):
                     return True
             child = a
@@ -434,7 +441,7 @@ class ScopeIndex:
                 isinstance(scope, FunctionScope) and getattr(scope, "node", func) is not func):
             return InScope([], [], where)
         if func not in self._declared:
-            self._declared[func] = _global_names(func)
+            self._declared[func] = global_names(func)
         declared = self._declared[func]
         for name in sorted({a.name for a in scope.assignments}):
             if name in shadowed or name in declared:
@@ -465,13 +472,13 @@ class ScopeIndex:
         locals_ = [b for b in bindings if not b.param and b.stmt is not None]
         kind = "param" if param else "local"
 
-        def binds(item: cst.CSTNode) -> bool:
-            return _binds(item, name, lambda s: any(b.stmt is s for b in locals_))
+        def bound(item: cst.CSTNode) -> bool:
+            return binds(item, name, lambda s: any(b.stmt is s for b in locals_))
 
         if param is not None and not param.maybe_none:
             return ConfigObject(name, cfg, kind)
         if param is None:
-            if self.dominated(node, func, binds) is not None:
+            if self.dominated(node, func, bound) is not None:
                 return ConfigObject(name, cfg, kind)
             lines = ", ".join(str(b.line) for b in locals_)
             return Unsafe(name, cfg, f"{name} is not bound on every path here (bound at line {lines})")
@@ -480,7 +487,7 @@ class ScopeIndex:
             return ConfigObject(name, cfg, kind)
 
         def guard(item: cst.CSTNode) -> bool:
-            return binds(item) or _none_guard(item, name, binds)
+            return bound(item) or none_guard(item, name, bound)
 
         if self.dominated(node, func, guard) is not None:
             return ConfigObject(name, cfg, kind)
@@ -531,7 +538,7 @@ class ScopeIndex:
             in_init = [b for b in bindings if b.stmt is not None and self._function_of(b.stmt) is func]
             if in_init or func.name.value == "__init__":
                 # assigned in this very method: it must come first
-                if self.dominated(node, func, _binder(attr, [b.stmt for b in in_init])) is None:
+                if self.dominated(node, func, binder(attr, [b.stmt for b in in_init])) is None:
                     unsafe.append(Unsafe(expr, cfg, f"{expr} is assigned only later (line {bindings[0].line})"))
                     continue
             elif not any(b.stmt is None or self._function_name(b.stmt) == "__init__" for b in bindings):
@@ -565,7 +572,7 @@ class ScopeIndex:
                         if cfg is None or other:
                             out.setdefault(name, []).append(Binding(_OTHER, line=self.line(small)))
                         else:
-                            none = optional or _is_none(small.value)
+                            none = optional or is_none(small.value)
                             out.setdefault(name, []).append(Binding(_CONFIG, cfg, self.line(small), None, none))
             if isinstance(stmt, cst.FunctionDef):
                 method = self._method_of(stmt)
@@ -573,7 +580,7 @@ class ScopeIndex:
                     continue
                 me = method[1]
                 fscope = self.scopes.get(stmt.body)
-                for target, value, small in _self_assignments(stmt, me):
+                for target, value, small in self_assignments(stmt, me):
                     out.setdefault(target, []).append(self._self_binding(stmt, me, fscope, target, value, small))
         self._class_attrs[cls] = out
         return out
@@ -592,159 +599,3 @@ class ScopeIndex:
             return Binding(_OTHER, line=line, stmt=small)
         b = self.value_binding(f"{me}.{attr}", value, scope, line, small, vars_name=attr)
         return Binding(b.kind, b.config, line, small)
-
-
-# -- statement helpers -----------------------------------------------------------------------
-
-
-def _global_names(func: cst.CSTNode) -> set[str]:
-    """Names a function declares global or nonlocal, or deletes: never used as config objects."""
-    out: set[str] = set()
-
-    class V(cst.CSTVisitor):
-        def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
-            return node is func
-
-        def visit_ClassDef(self, node: cst.ClassDef) -> bool:
-            return False
-
-        def visit_Global(self, node: cst.Global) -> None:
-            out.update(n.name.value for n in node.names)
-
-        def visit_Nonlocal(self, node: cst.Nonlocal) -> None:
-            out.update(n.name.value for n in node.names)
-
-        def visit_Del(self, node: cst.Del) -> None:  # `del x` unbinds it
-            targets = node.target.elements if isinstance(node.target, (cst.Tuple, cst.List)) else [node.target]
-            for t in targets:
-                t = t.value if isinstance(t, cst.Element) else t
-                if isinstance(t, cst.Name):
-                    out.add(t.value)
-
-    func.visit(V())
-    return out
-
-
-def _self_assignments(method: cst.FunctionDef, me: str) -> Iterator[tuple[str, cst.BaseExpression | None, cst.CSTNode]]:
-    found: list[tuple[str, cst.BaseExpression | None, cst.CSTNode]] = []
-
-    def is_self_attr(t: cst.BaseExpression) -> str | None:
-        if isinstance(t, cst.Attribute) and isinstance(t.value, cst.Name) and t.value.value == me:
-            return t.attr.value
-        return None
-
-    class V(cst.CSTVisitor):
-        def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
-            return node is method
-
-        def visit_ClassDef(self, node: cst.ClassDef) -> bool:
-            return False
-
-        def visit_Assign(self, node: cst.Assign) -> None:
-            for t in node.targets:
-                name = is_self_attr(t.target)
-                if name:
-                    found.append((name, node.value if len(node.targets) == 1 else None, node))
-                elif isinstance(t.target, (cst.Tuple, cst.List)):
-                    for el in t.target.elements:
-                        inner = is_self_attr(el.value)
-                        if inner:
-                            found.append((inner, None, node))
-
-        def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
-            name = is_self_attr(node.target)
-            if name and node.value is not None:
-                found.append((name, node.value, node))
-
-        def visit_AugAssign(self, node: cst.AugAssign) -> None:
-            name = is_self_attr(node.target)
-            if name:
-                found.append((name, None, node))
-
-    method.visit(V())
-    return iter(found)
-
-
-def _tested_name(test: cst.BaseExpression) -> str | None:
-    """The name a None test is about: `x`, `not x`, `x is None`, `x is not None`."""
-    if isinstance(test, cst.Name):
-        return test.value
-    if isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not):
-        return _tested_name(test.expression)
-    if isinstance(test, cst.Comparison) and isinstance(test.left, cst.Name):
-        return test.left.value
-    return None
-
-
-def _test_when_none(test: cst.BaseExpression, name: str) -> bool | None:
-    """Whether `test` is true when `name` is None (`x is None`, `not x`: True; `x is not None`,
-    `x`: False); None when the test is about something else."""
-    if isinstance(test, cst.Name) and test.value == name:
-        return False
-    if isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not):
-        inner = _test_when_none(test.expression, name)
-        return None if inner is None else not inner
-    if isinstance(test, cst.Comparison) and len(test.comparisons) == 1 \
-            and isinstance(test.left, cst.Name) and test.left.value == name \
-            and _is_none(test.comparisons[0].comparator):
-        op = test.comparisons[0].operator
-        if isinstance(op, (cst.Is, cst.Equal)):
-            return True
-        if isinstance(op, (cst.IsNot, cst.NotEqual)):
-            return False
-    return None
-
-
-def _exits(item: cst.CSTNode) -> bool:
-    if isinstance(item, cst.SimpleStatementLine):
-        return any(isinstance(s, (cst.Raise, cst.Return, cst.Continue, cst.Break)) for s in item.body)
-    return isinstance(item, (cst.Raise, cst.Return, cst.Continue, cst.Break))
-
-
-def _suite_items(suite: cst.BaseSuite) -> list[cst.CSTNode]:
-    return list(suite.body)
-
-
-def _suite_binds(suite: cst.BaseSuite, name: str, is_binding: Callable[[cst.CSTNode], bool], or_exits: bool = False) -> bool:
-    for item in _suite_items(suite):
-        if _binds(item, name, is_binding) or (or_exits and _exits(item)):
-            return True
-    return False
-
-
-def _binds(item: cst.CSTNode, name: str, is_binding: Callable[[cst.CSTNode], bool]) -> bool:
-    """Whether running `item` always leaves `name` bound to a config object (or leaves)."""
-    if is_binding(item):
-        return True
-    if isinstance(item, (cst.SimpleStatementLine, cst.SimpleStatementSuite)):
-        return any(_binds(s, name, is_binding) for s in item.body)
-    if isinstance(item, cst.If):
-        if item.orelse is None:
-            return False
-        other = item.orelse.body if isinstance(item.orelse, cst.Else) else None
-        if isinstance(item.orelse, cst.If):
-            return _suite_binds(item.body, name, is_binding, True) and _binds(item.orelse, name, is_binding)
-        return _suite_binds(item.body, name, is_binding, True) and other is not None \
-            and _suite_binds(other, name, is_binding, True)
-    if isinstance(item, cst.With):
-        return _suite_binds(item.body, name, is_binding)
-    if isinstance(item, cst.Try):
-        return _suite_binds(item.body, name, is_binding) and all(
-            _suite_binds(h.body, name, is_binding, True) for h in item.handlers)
-    return False
-
-
-def _binder(name: str, stmts: list) -> Callable[[cst.CSTNode], bool]:
-    """A predicate: does a statement always run one of `stmts` (assignments to `name`)?"""
-    return lambda item: _binds(item, name, lambda s: any(s is t for t in stmts))
-
-
-def _none_guard(item: cst.CSTNode, name: str, binds: Callable[[cst.CSTNode], bool]) -> bool:
-    """`if x is None: <bind x or leave>` (no else needed), `assert x is not None`, `assert x`."""
-    if isinstance(item, cst.If) and _test_when_none(item.test, name) is True:
-        return _suite_binds(item.body, name, binds, or_exits=True)
-    if isinstance(item, cst.SimpleStatementLine):
-        for s in item.body:
-            if isinstance(s, cst.Assert) and _test_when_none(s.test, name) is False:
-                return True
-    return False
