@@ -42,6 +42,7 @@ VERBS = {
     "knobs": "ptycho_knobs.knobs_command",
     "init": "ptycho_knobs.init_command",
     "discover": "ptycho_knobs.discover_command",
+    "fix": "ptycho_knobs.fix.command",
 }
 
 

@@ -70,8 +70,15 @@ def sarif(findings: list[Finding], rules: list[type[AuditRule]]) -> dict:
             "helpUri": HELP_URI.format(anchor=f"{code.lower()}-{rule.NAME}"),
             "defaultConfiguration": {"level": "error"},
         })
+    # Fixes for findings that carry edits, text computed by `ptycho-knobs fix`'s engine (libcst
+    # is imported only when some finding has edits).
+    edited: dict[int, list[dict]] = {}
+    if any(f.edits for f in findings):
+        from ptycho_knobs.fix.sarif import edit_fixes
+
+        edited = edit_fixes(findings)
     results = []
-    for f in findings:
+    for i, f in enumerate(findings):
         result = {
             "ruleId": f.code,
             "ruleIndex": ids[f.code],
@@ -96,6 +103,8 @@ def sarif(findings: list[Finding], rules: list[type[AuditRule]]) -> dict:
                     }],
                 }],
             }]
+        if i in edited:
+            result["fixes"] = result.get("fixes", []) + edited[i]
         results.append(result)
     return {
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
