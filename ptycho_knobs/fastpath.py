@@ -195,7 +195,7 @@ def _key(request: dict[str, object]) -> tuple[str, str, Path, tuple[list[Entry],
 def _code_stamp() -> str:
     """Size and mtime of this package's audit code, so an edited checkout misses even when
     the version number did not change."""
-    return code_stamp((_PACKAGE, _PACKAGE / "audit", _PACKAGE / "audit" / "rules"))
+    return code_stamp((_PACKAGE, _PACKAGE / "audit", _PACKAGE / "audit" / "rules", _PACKAGE / "fix"))
 
 
 def _load(file: Path) -> tuple[str, str, int] | None:

@@ -34,14 +34,6 @@ def _registry() -> Any:
         return None
 
 
-def _not_replayable() -> None:
-    """These fixes depend on files the audit fast path does not key (the config classes'
-    sources, this package): the run must not be stored for replay."""
-    from ptycho_knobs import fastpath
-
-    fastpath._pending = None
-
-
 def edit_fixes(findings: list[Finding], registry: Any = None) -> dict[int, list[dict]]:
     """SARIF `fixes` by index in `findings`, for each finding `fix` can fix."""
     wanted = [(i, f) for i, f in enumerate(findings) if f.edits]
@@ -50,7 +42,6 @@ def edit_fixes(findings: list[Finding], registry: Any = None) -> dict[int, list[
     registry = registry if registry is not None else _registry()
     if registry is None:
         return {}
-    _not_replayable()
     from ptycho_knobs.fix.engine import plan_fixes
 
     files: dict[str, tuple[Path, bytes]] = {}
