@@ -104,9 +104,10 @@ class AuditIndex:
                 return o
         return owners[0]
 
-    def source_for(self, path: PurePath, st: Any) -> tuple[Knob, Source] | None:
+    def source_for(self, path: PurePath, st: Any, stmts: tuple[Any, ...] = ()) -> tuple[Knob, Source] | None:
         """The registry source that points at statement `st` of the file at `path`, if any:
-        same file, kind and name; among several, the one whose line is the statement's."""
+        same file, kind and name, at the statement's line; a source whose line holds no such
+        statement any more (it went stale) claims only the nearest one among `stmts`."""
         names = st.owner.split(",") if st.kind == "flag" else [st.name]
         found: list[tuple[Knob, Source]] = []
         for name in names:
@@ -123,9 +124,14 @@ class AuditIndex:
         exact = [hit for hit in found if st.at.line <= hit[1].line <= st.at.end_line]
         if exact:
             return exact[0]
-        if len({k.name for k, _ in found}) == 1:
-            return found[0]
-        return min(found, key=lambda hit: abs(hit[1].line - st.at.line))
+        same = [o for o in stmts if o.kind == st.kind and o.name == st.name] or [st]
+        for hit in sorted(found, key=lambda h: abs(h[1].line - st.at.line)):
+            line = hit[1].line
+            if any(o.at.line <= line <= o.at.end_line for o in same):
+                continue  # it points at another statement, which is there
+            if min(same, key=lambda o: (abs(o.at.line - line), o.at.line)) is st:
+                return hit
+        return None
 
     def flag_knob(self, flags: tuple[str, ...], dest: str) -> Knob | None:
         for flag in flags:

@@ -212,7 +212,7 @@ class Model:
     def knob_of(self, f: FileContext, st: Stmt) -> tuple[Knob, bool, bool] | None:
         """(knob, inverted, registered) for a statement, or None when it is about no knob."""
         registry = self.project.index.registry
-        hit = self.project.index.source_for(f.pure, st)
+        hit = self.project.index.source_for(f.pure, st, f.facts.stmts)
         if hit is not None:
             knob, src = hit
             invert = src.invert or registry.find_attr(st.name) == (knob, True)
