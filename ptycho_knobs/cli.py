@@ -43,6 +43,7 @@ VERBS = {
     "init": "ptycho_knobs.init_command",
     "discover": "ptycho_knobs.discover_command",
     "fix": "ptycho_knobs.fix.command",
+    "parity": "ptycho_knobs.parity_command",
 }
 
 

@@ -84,8 +84,21 @@ def list_knobs(category: str | None, fmt: str) -> None:
 @knobs.command("show")
 @click.argument("name")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-def show_knob(name: str, fmt: str) -> None:
+@click.option("--in", "where", multiple=True, metavar="PATH", type=click.Path(path_type=str),
+              help="Also print every layer of PATH that states the knob (the parity view).")
+def show_knob(name: str, fmt: str, where: tuple[str, ...]) -> None:
     """Show one knob, found by its name, its catalog name or an alias."""
+    if where:
+        show_knob_plain(name, fmt)
+        from ptycho_knobs.parity_command import render_parity
+
+        click.echo()
+        render_parity(where, (name,), False, True, "json" if fmt == "json" else "table", False)
+        return
+    show_knob_plain(name, fmt)
+
+
+def show_knob_plain(name: str, fmt: str) -> None:
     registry = app_context().registry()
     knob = registry.find(name)
     if knob is None:

@@ -200,8 +200,9 @@ class _Loader:
                             "point output_dir at a real sub-folder of the registry's folder")
         callees = self.callees(top.get("callees"))
         knobs_entry = top.get("knobs")
-        if knobs_entry is None or not knobs_entry.node.is_list or not knobs_entry.node.value:
-            raise self.fail(knobs_entry.node if knobs_entry else root, "the registry needs a non-empty `knobs:` list")
+        if knobs_entry is None or not knobs_entry.node.is_list:
+            raise self.fail(knobs_entry.node if knobs_entry else root, "the registry needs a `knobs:` list",
+                            "`knobs: []` is a valid start; `ptycho-knobs discover PATH` proposes entries")
         clis = self.clis(top.get("clis"))
         self.cli_names = {c.name for c in clis}
         knobs = [self.knob(n) for n in knobs_entry.node.value]

@@ -108,6 +108,10 @@ class Prefilter:
             e = env.encode()
             self.checks.append((e, 1, re.compile(rb"[\"']" + re.escape(e) + rb"[\"']")))
         self.checks.append((b"add_argument", 0, re.compile(rb"\badd_argument\b")))
+        # a settings dataclass (`@dataclass class TrainingConfig:`): fields are layers, and what
+        # `discover` proposes in a tree the registry does not know yet
+        self.checks.append((b"@dataclass", 0, re.compile(
+            rb"@dataclass\b[^\n]*\n(?:[ \t]*@[^\n]*\n)*[ \t]*class[ \t]+\w*(?:Config|Configuration|Settings|Options|Params|Hparams|HParams)\b")))
         for cls in sorted(index.config_classes):
             c = cls.encode()
             self.checks.append((c, 0, re.compile(rb"\b" + re.escape(c) + rb"\b")))
@@ -218,8 +222,8 @@ def build_project(paths: list[str], registry: Registry, options: Options,
     # file worth parsing only in a tree that has a config class at all (not in someone else's
     # library that happens to say `num_workers`).
     classes = [c.encode() for c in index.config_classes]
-    flags = [q + f.encode() + q for k in registry.settable() for f in (
-        k.cli_flag, *(a.flag for a in k.cli_aliases), *(s.flag for s in k.sources if s.flag)) for q in (b"'", b'"')]
+    flags = {f.encode() for k in registry.settable() for f in (
+        k.cli_flag, *(a.flag for a in k.cli_aliases), *(s.flag for s in k.sources if s.flag))}
     has_class = {e.path for e in (*entries, *outside) if e.data and any(c in e.data for c in classes)}
     wanted = Prefilter(watch, index, knob_names=bool(has_class))
     light = dataclasses.replace(needs, full=False)
@@ -241,7 +245,8 @@ def build_project(paths: list[str], registry: Registry, options: Options,
             stats.prefiltered += 1
             facts[entry.path] = FileFacts()
             continue
-        full = is_source or entry.path in has_class or any(f in entry.data for f in flags)
+        full = is_source or entry.path in has_class or (
+            b"--" in entry.data and not flags.isdisjoint(_QUOTED_FLAG.findall(entry.data)))
         key = hashlib.sha256(entry.data).hexdigest() + ("f" if full else "l")
         hit = cache.get(key)
         if hit is not None:
@@ -282,7 +287,8 @@ def build_project(paths: list[str], registry: Registry, options: Options,
               if e.path in facts and not facts[e.path].problem]
     tf_shown = _display_other(options.tf_config) if options.tf_config else ""
     project = ProjectContext(contexts, roots, index, registry_shown or _display_other(registry.path),
-                             options.tf_config, tf_shown, display, others, read_spec(registry, anchors), anchors)
+                             options.tf_config, tf_shown, display, others, read_spec(registry, anchors), anchors,
+                             complete_reads=bool(has_class))
     return project, findings, stats, internal
 
 
@@ -378,6 +384,7 @@ def _unused(shown: str, sups: tuple, used: set[int], codes: set[str]) -> list[Fi
 
 
 POOL_MIN_BYTES = 2_500_000
+_QUOTED_FLAG = re.compile(rb"""['"](--?[A-Za-z0-9][A-Za-z0-9_-]*)['"]""")
 
 
 def _scan_all(jobs: list[tuple[bytes, bool]], watch: WatchSet, needs: tuple[Needs, Needs], n_jobs: int) -> list[FileFacts]:

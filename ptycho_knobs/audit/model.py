@@ -43,6 +43,9 @@ LABELS = {
     "assign": "assignment", "call": "call", "tf": "TF config",
 }
 _OPTIONAL = re.compile(r"\bOptional\b|\bNone\b|\|")
+# A dataclass named like a settings holder is a config class even before the registry lists it
+# (what `discover` needs on a tree the registry does not know yet).
+_SETTINGS_CLASS = re.compile(r"(Config|Configuration|Settings|Options|Params|Hparams|HParams)$")
 
 
 @dataclass(frozen=True)
@@ -142,8 +145,10 @@ class Model:
             for info in infos:
                 named = any(c.name == info.name and matches(info.file.pure, c.file) for c in registry.configs)
                 held = any(c == info.name and matches(info.file.pure, f) for c, f in registered)
-                knobbish = sum(1 for a in info.fields if registry.find_attr(a)) >= 2 and "dataclass" in info.defn.decorators
-                info.config = named or held or knobbish
+                dataclass = "dataclass" in info.defn.decorators
+                knobbish = dataclass and sum(1 for a in info.fields if registry.find_attr(a)) >= 2
+                settings = dataclass and _SETTINGS_CLASS.search(info.name) is not None
+                info.config = named or held or knobbish or settings
                 info.module = next((m for m, f in self.modules.items() if f is info.file), "")
 
     # -- which knob a statement is about -------------------------------------------------
@@ -306,9 +311,12 @@ class Model:
                 value = arg.value
                 if owner.invert and isinstance(value, bool):
                     value = not value
+                src = owner.source
+                here = src is not None and matches(f.pure, src.file) and (
+                    arg.at.line <= src.line <= arg.at.end_line or src.line == call.at.line)
                 self.layers[owner.knob.name].append(Layer(
                     owner.knob, "call", f.shown, arg.at.line, arg.at.col, value if arg.literal else NOT_LITERAL,
-                    f"{call.callee}({arg.keyword}=)", owner.invert, owner.source is not None, file=f))
+                    f"{call.callee}({arg.keyword}=)", owner.invert, here, file=f))
 
     def _knob_value(self, knob: Knob, st: Stmt, invert: bool) -> tuple[Any, tuple[Any, ...] | None]:
         """The statement's value and choices in the knob's sense: inverted statements flipped.

@@ -81,6 +81,9 @@ class ProjectContext:
     outside: list[FileContext] = field(default_factory=list)
     spec: tuple[str, list[SpecStmt]] | None = None  # (shown path, statements) of the registry's spec
     anchors: tuple[Path, ...] = ()  # folders that module names and registry paths are relative to
+    # every file that names a knob was read (the tree has a registry config class, so knob names
+    # make files worth parsing): "nothing reads this field" can be claimed
+    complete_reads: bool = True
     _model: Model | None = None
 
     @property

@@ -195,13 +195,13 @@ class Extractor:
             kind = type(node)
             if kind is ast.Name or kind is ast.Load or kind is ast.Store:
                 continue
-            if kind is ast.Constant:
+            if kind is ast.Constant:  # reads are recorded in light files too: PK011 needs them all
                 value = node.value  # type: ignore[attr-defined]
-                if full and type(value) is str and len(value) < 80 and _IDENT.match(value):
+                if type(value) is str and len(value) < 80 and _IDENT.match(value):
                     strings_add(value)
                 continue
             if kind is ast.Attribute:
-                if full and type(node.ctx) is ast.Load:  # type: ignore[attr-defined]
+                if type(node.ctx) is ast.Load:  # type: ignore[attr-defined]
                     loads_add((node.attr, _name_of(node.value)))  # type: ignore[attr-defined]
             elif kind is ast.Call:
                 kept_add(node)

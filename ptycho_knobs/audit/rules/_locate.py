@@ -126,20 +126,34 @@ def spec_occurrences(project: ProjectContext, src: Source) -> list[Occurrence] |
     return out
 
 
-def in_scope(ctx: ProjectContext, src: Source) -> bool:
+def in_scope(ctx: ProjectContext, src: Source, _memo: dict[str, bool] | None = None) -> bool:
     """Whether a source file falls under an audited path (anchored at the root's parent,
     the registry's folder, or the working directory)."""
+    if _memo is not None and src.file in _memo:
+        return _memo[src.file]
     anchors = {root.parent for root in ctx.roots} | {ctx.index.registry.path.resolve().parent, Path.cwd()}
+    found = False
     for root in ctx.roots:
         for anchor in anchors:
             candidate = os.path.normpath(anchor / src.file)
             if candidate == str(root) or candidate.startswith(str(root).rstrip(os.sep) + os.sep):
-                return True
-    return False
+                found = True
+    if _memo is not None:
+        _memo[src.file] = found
+    return found
 
 
 def locate(ctx: ProjectContext) -> list[Located]:
-    """Every verifiable source under the audited paths, with where its knob is now."""
+    """Every verifiable source under the audited paths, with where its knob is now (computed
+    once per audit: stale-location and missing-source both ask)."""
+    cached = ctx.__dict__.get("_located")
+    if cached is None:
+        cached = ctx.__dict__["_located"] = _locate(ctx)
+    return cached
+
+
+def _locate(ctx: ProjectContext) -> list[Located]:
+    scope_memo: dict[str, bool] = {}
     out: list[Located] = []
     claimed: dict[tuple[str, str], set[int]] = {}
     pending: list[tuple[Knob, Source, FileContext, list[Occurrence]]] = []
@@ -157,7 +171,7 @@ def locate(ctx: ProjectContext) -> list[Located]:
                 continue
             files = [f for f in by_name.get(src.file.rsplit('/', 1)[-1], []) if matches(f.pure, src.file)]
             if not files:
-                if in_scope(ctx, src) and not _problem_file(ctx, src):
+                if in_scope(ctx, src, scope_memo) and not _problem_file(ctx, src):
                     out.append(Located(knob, src, None, (), None))
                 continue
             if src.kind == "other":

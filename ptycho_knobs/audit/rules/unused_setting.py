@@ -56,7 +56,8 @@ class UnusedSetting(AuditRule):
 
     def check_project(self, ctx: ProjectContext) -> Iterable[Finding]:
         model = ctx.model
-        yield from self._dead_fields(model)
+        if ctx.complete_reads:
+            yield from self._dead_fields(model)
         yield from self._dead_flags(model)
         yield from self._undefined(model)
 
