@@ -194,7 +194,9 @@ class Edit:
 
     kinds:
       use-config   replace the expression at `at` by `<obj>.<attr>` (`not <obj>.<attr>` when
-                   `invert`), where <obj> is an object of `config_class` in scope there
+                   `invert`: the code's sense is the opposite of `config_class.attr`, as
+                   `enable_progress_bar=not config.quiet`), where <obj> is an object of
+                   `config_class` in scope there
       set-literal  replace the literal at `at` by `value`, keeping the literal's style
       set-choices  replace the sequence literal at `at` (argparse choices=) by `value` (a tuple)
     """

@@ -184,6 +184,8 @@ def _edits(knob: Any, layers: list[Layer]) -> tuple[Edit, ...]:
                 if not back:
                     continue
                 value = back[0]
+        if type(st.value) is type(value) and st.value == value:
+            continue  # the literal already spells it (`'Default'` mapped through the alias table)
         out.append(Edit("set-literal", lay.path, st.value_at, knob.name, value))
     return tuple(out)
 
