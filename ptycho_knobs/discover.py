@@ -15,6 +15,7 @@ registry that keeps its comments.
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 from dataclasses import dataclass, field
@@ -60,15 +61,26 @@ def type_of(annotation: str, value: Any) -> str | None:
         return f"Optional[{inner}]" if inner and not inner.startswith("Optional") else None
     m = re.fullmatch(r"Literal\[(.+)\]", text)
     if m:
-        members = [v.strip() for v in m.group(1).split(",")]
-        if all(re.fullmatch(r"'[^'\\]*'|\"[^\"\\]*\"", v) for v in members):
-            return "Literal[" + ", ".join("'" + v[1:-1] + "'" for v in members) + "]"
-        return None
+        members = _literal_members(m.group(1))
+        if members is None or not [v for v in members if v is not None]:
+            return None
+        body = "Literal[" + ", ".join(repr(v) for v in members if v is not None) + "]"
+        return f"Optional[{body}]" if None in members else body
     if not text:
         for kind, name in ((bool, "bool"), (int, "int"), (float, "float"), (str, "str")):
             if isinstance(value, kind):
                 return name
     return None
+
+
+def _literal_members(body: str) -> tuple[Any, ...] | None:
+    """The members of `Literal[<body>]` when each is a str, int, bool or None constant."""
+    try:
+        members = ast.literal_eval(f"({body},)")
+    except (ValueError, SyntaxError):
+        return None
+    ok = all(m is None or type(m) in (str, int, bool) for m in members)
+    return tuple(members) if ok else None
 
 
 def _fits(kind: str, value: Any) -> Any:
@@ -86,8 +98,10 @@ def _fits(kind: str, value: Any) -> Any:
         return value
     if base == "float" and isinstance(value, float):
         return value
-    if base.startswith("Literal[") and isinstance(value, str) and f"'{value}'" in base:
-        return value
+    if base.startswith("Literal["):
+        members = _literal_members(base[8:-1]) or ()
+        if any(type(value) is type(m) and value == m for m in members):
+            return value
     return NOT_LITERAL
 
 
@@ -152,8 +166,14 @@ def candidates(project: ProjectContext) -> tuple[list[Candidate], list[str]]:
             kind = type_of(st.annot, st.value)
             value = _fits(kind, st.value) if kind else NOT_LITERAL
             if kind is None or value is NOT_LITERAL:
-                skipped.append(f"{st.owner}.{st.name} at {f.shown}:{st.at.line}: type {st.annot or '?'} with default "
-                               f"{st.value!r} is not in the registry's type language")
+                where = f"{st.owner}.{st.name} at {f.shown}:{st.at.line}"
+                if st.value is NOT_LITERAL:
+                    why = f"its default is computed, not a literal (type {st.annot or '?'})"
+                elif kind is None:
+                    why = f"type {st.annot or '?'} is not in the registry's type language (default {st.value!r})"
+                else:
+                    why = f"default {st.value!r} does not fit type {st.annot or '?'}"
+                skipped.append(f"{where}: {why}")
                 continue
             home, category = _guess(st.owner)
             cand = found.setdefault(name, Candidate(name, kind, value, category, home, f"{f.shown}:{st.at.line}"))

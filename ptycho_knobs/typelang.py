@@ -60,7 +60,8 @@ class OptionalOf:
         return value is None or self.inner.check(value)
 
     def annotation(self) -> str:
-        return f"Optional[{self.inner.annotation()}]"
+        """PEP 604 spelling: generated code then needs no pyupgrade exemption (Python >= 3.10)."""
+        return f"{self.inner.annotation()} | None"
 
     def json_schema(self) -> dict[str, Any]:
         return {"anyOf": [self.inner.json_schema(), {"type": "null"}]}

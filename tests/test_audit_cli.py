@@ -186,3 +186,12 @@ def test_self_audit_of_audit_package_is_clean(monkeypatch):
     monkeypatch.chdir(root)
     result = audit("ptycho_knobs/audit/", "--no-cache")
     assert (result.exit_code, result.stdout) == (0, "")
+
+
+def test_help_names_every_rule():
+    """The help text is static (so --help loads no rule module); it must not fall behind."""
+    from ptycho_knobs.audit.rule import all_rules
+
+    text = " ".join(CliRunner().invoke(main, ["audit", "--help"]).stdout.split())
+    missing = [f"{r.CODE} {r.NAME}" for r in all_rules() if f"{r.CODE} {r.NAME}" not in text]
+    assert not missing, f"audit --help does not list {missing}"

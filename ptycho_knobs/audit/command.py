@@ -28,8 +28,10 @@ Examples:
 \b
 Rules: PK001 hardcoded-knob, PK002 default-drift, PK003 stale-location,
 PK004 missing-source, PK005 unregistered-knob, PK006 tf-parity (needs --tf-config),
-PK007 unverifiable, PK900 parse-error, PK901 unused-suppression, PK902 unreadable-file,
-PK903 empty-file, PK999 internal-error. Full reference: generated/rules.md.
+PK007 unverifiable, PK010 offered-rejected, PK011 unused-setting, PK012 signature-drift,
+PK014 divergent-literals, PK015 hardcoded-seed, PK016 spec-drift, PK017 dropped-config,
+PK900 parse-error, PK901 unused-suppression, PK902 unreadable-file, PK903 empty-file,
+PK999 internal-error. Full reference: generated/rules.md.
 Suppress inline with `# ptycho-knobs: ignore[PK001] reason`.
 
 \b

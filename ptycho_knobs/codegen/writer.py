@@ -106,7 +106,7 @@ def render_all(registry: Registry) -> tuple[tuple[Rendered, ...], tuple[str, ...
 
 def _render(registry: Registry) -> tuple[tuple[Rendered, ...], tuple[str, ...]]:
     from ptycho_knobs.codegen.context import build_context
-    from ptycho_knobs.codegen.environment import TEMPLATE_DIR, environment
+    from ptycho_knobs.codegen.environment import TEMPLATE_DIR
     from ptycho_knobs.codegen.targets import all_targets
 
     targets, skipped = all_targets()
@@ -122,12 +122,31 @@ def _render(registry: Registry) -> tuple[tuple[Rendered, ...], tuple[str, ...]]:
             source = (TEMPLATE_DIR / target.template).read_text(encoding="utf-8")
             digest = inputs_sha256(registry.sha256, source)
             comment = header_text(registry.path.name, target.template, digest)
-            body = environment().get_template(target.template).render(**context, header_comment=comment)
+            body = _render_template(TEMPLATE_DIR / target.template, target.template, context, comment)
         digest = inputs_sha256(registry.sha256, source)
         text = render_header(target.style, registry.path.name, target.template, digest) + body
         target.check(target.filename, text)
         results.append(Rendered(target, body, text))
     return tuple(results), skipped
+
+
+def _render_template(path: Path, name: str, context: dict[str, Any], comment: str) -> str:
+    """Render one template; a broken one (templates are the user's to edit) is an error at its line."""
+    import traceback
+
+    import jinja2
+
+    from ptycho_knobs.codegen.environment import environment
+
+    try:
+        return environment().get_template(name).render(**context, header_comment=comment)
+    except jinja2.TemplateSyntaxError as exc:
+        where, what = f"{display(path)}:{exc.lineno}", f"template syntax error: {exc.message}"
+    except Exception as exc:  # noqa: BLE001 (whatever a template expression raises is the template's fault)
+        lines = [f.lineno for f in traceback.extract_tb(exc.__traceback__) if f.filename == str(path)]
+        where = f"{display(path)}:{lines[-1]}" if lines else display(path)
+        what = f"rendering failed: {type(exc).__name__}: {exc}"
+    raise GenerateError(f"{where}: {what}; fix the template (or restore the shipped one); nothing was written")
 
 
 def _render_key(registry: Registry) -> str | None:
