@@ -34,14 +34,23 @@ def discover(paths: tuple[str, ...], sources_mode: bool, no_cache: bool) -> None
     if missing:
         raise UsageError(f"{missing[0]}: no such file or directory")
     registry = app_context().registry()
-    project, _, _, _ = build_project(list(paths), registry, Options(cache=not no_cache))
+    project, unread, _, _ = build_project(list(paths), registry, Options(cache=not no_cache))
+    # a file that cannot be parsed or read states nothing discover can see: say so (audit: PK900, PK902)
+    not_read = [f"{f.path}:{f.line}: {f.message}" for f in unread if f.code in ("PK900", "PK902")]
     command = "ptycho-knobs discover " + " ".join(paths) + (" --sources" if sources_mode else "")
     if sources_mode:
         found = missing_sources(project)
         click.echo(render_sources(found, command), nl=False)
-        click.echo(f"{sum(map(len, found.values()))} source(s) missing in {len(found)} knob(s).", err=True)
+        for line in not_read:
+            click.echo(f"warning: {line}", err=True)
+        click.echo(f"{sum(map(len, found.values()))} source(s) missing in {len(found)} knob(s)"
+                   f"{unread_note(not_read)}.", err=True)
         return
     cands, skipped = candidates(project)
-    click.echo(render(cands, skipped, command), nl=False)
-    click.echo(f"{len(cands)} knob(s) the registry lacks; {len(skipped)} declaration(s) skipped (see the comments).",
-               err=True)
+    click.echo(render(cands, [*not_read, *skipped], command), nl=False)
+    click.echo(f"{len(cands)} knob(s) the registry lacks; {len(skipped)} declaration(s) skipped"
+               f"{unread_note(not_read)} (see the comments).", err=True)
+
+
+def unread_note(not_read: list[str]) -> str:
+    return f"; {len(not_read)} file(s) could not be read" if not_read else ""

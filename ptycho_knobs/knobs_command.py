@@ -88,17 +88,6 @@ def list_knobs(category: str | None, fmt: str) -> None:
               help="Also print every layer of PATH that states the knob (the parity view).")
 def show_knob(name: str, fmt: str, where: tuple[str, ...]) -> None:
     """Show one knob, found by its name, its catalog name or an alias."""
-    if where:
-        show_knob_plain(name, fmt)
-        from ptycho_knobs.parity_command import render_parity
-
-        click.echo()
-        render_parity(where, (name,), False, True, "json" if fmt == "json" else "table", False)
-        return
-    show_knob_plain(name, fmt)
-
-
-def show_knob_plain(name: str, fmt: str) -> None:
     registry = app_context().registry()
     knob = registry.find(name)
     if knob is None:
@@ -106,11 +95,27 @@ def show_knob_plain(name: str, fmt: str) -> None:
         hint = f"; did you mean {', '.join(near)}?" if near else "; see `ptycho-knobs knobs list`"
         raise UsageError(f"no knob named {name!r}{hint}")
     data = knob_summary(knob)
-    if fmt == "json":
-        click.echo(json.dumps(data, indent=2))
+    if not where:
+        if fmt == "json":
+            click.echo(json.dumps(data, indent=2))
+        else:
+            print_knob(name, knob.name, data)
         return
-    if name != knob.name:
-        click.echo(f"({name!r} is the catalog name or an alias of {knob.name!r})")
+    from ptycho_knobs.parity import render_json, render_table
+    from ptycho_knobs.parity_command import parity_items
+
+    items = parity_items(where, (knob.name,), True, False)  # errors before anything is printed
+    if fmt == "json":  # one document: the knob and its parity
+        click.echo(json.dumps({"knob": data, "parity": json.loads(render_json(items))[0]}, indent=2, ensure_ascii=False))
+        return
+    print_knob(name, knob.name, data)
+    click.echo()
+    click.echo(render_table(items).rstrip("\n"))
+
+
+def print_knob(name: str, knob_name: str, data: dict) -> None:
+    if name != knob_name:
+        click.echo(f"({name!r} is the catalog name or an alias of {knob_name!r})")
     for key, value in data.items():
         if value in (None, [], False) and key != "default":
             continue

@@ -2,17 +2,20 @@
 
 It prints the audit's model itself (`audit/model.py`), so what `parity` shows is exactly what
 the rules compare: a layer marked `≠` states a default that disagrees with the majority (the
-PK002 comparison), and the knob's header says so. Three renderings: a terminal table, JSON
+PK002 comparison) or is a call-site literal that overrides it with another value (PK001 and
+PK014 report those), and the knob's header says so. Three renderings: a terminal table, JSON
 for tools, and markdown for a pull-request comment.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from ptycho_knobs.audit.findings import NOT_LITERAL
+from ptycho_knobs.audit.index import same
 from ptycho_knobs.audit.model import Layer, Model
 from ptycho_knobs.audit.rules.default_drift import compared, groups_of
 from ptycho_knobs.ktypes import Knob
@@ -25,7 +28,7 @@ _ORDER = {"registry": 0, "field": 1, "flag": 2, "construct": 3, "fallback": 4, "
 class Row:
     layer: Layer
     value: str  # as shown
-    agrees: bool | None  # None: not a default (a check, a branch, a call with a name)
+    agrees: bool | None  # None: not compared (a check, a branch, a value computed in code)
 
 
 @dataclass(frozen=True)
@@ -33,10 +36,20 @@ class KnobParity:
     knob: Knob
     rows: tuple[Row, ...]
     values: tuple[Any, ...]  # the distinct compared values, the majority first
+    overrides: tuple[Any, ...] = ()  # call-site literals other than the majority default
 
     @property
     def disagree(self) -> bool:
-        return len(self.values) > 1
+        return len(self.values) > 1 or bool(self.overrides)
+
+    def state(self, show: Callable[[Any], str] = repr) -> str:
+        """`10 vs 20; calls pass 7`, or `agree`."""
+        parts = []
+        if len(self.values) > 1:
+            parts.append(" vs ".join(show(v) for v in self.values))
+        if self.overrides:
+            parts.append("calls pass " + ", ".join(show(v) for v in self.overrides))
+        return "; ".join(parts) if parts else "agree"
 
 
 def parity(model: Model, names: list[str] | None = None, everything: bool = False) -> list[KnobParity]:
@@ -51,13 +64,18 @@ def parity(model: Model, names: list[str] | None = None, everything: bool = Fals
         groups = groups_of([lay for lay in layers if compared(lay)])
         groups.sort(key=lambda g: (-len(g), not any(lay.kind == "registry" for lay in g)))
         majority = groups[0] if groups else []
-        rows = []
+        default = majority[0].value if majority else knob.default
+        rows, overrides = [], []
         for lay in layers:
             agrees = None
             if compared(lay):
                 agrees = lay in majority
+            elif lay.kind == "call" and lay.value is not NOT_LITERAL:
+                agrees = same(lay.value, default)
+                if not agrees and not any(same(lay.value, v) for v in overrides):
+                    overrides.append(lay.value)
             rows.append(Row(lay, shown(lay), agrees))
-        out.append(KnobParity(knob, tuple(rows), tuple(g[0].value for g in groups)))
+        out.append(KnobParity(knob, tuple(rows), tuple(g[0].value for g in groups), tuple(overrides)))
     return out
 
 
@@ -98,8 +116,8 @@ def render_table(items: list[KnobParity]) -> str:
     lines = []
     for item in items:
         k = item.knob
-        state = ("DISAGREE: " + " vs ".join(repr(v) for v in item.values)) if item.disagree else "agree"
-        lines.append(f"{k.name}  [{k.category.value}, {k.type}, registry default {k.default!r}]  {state}")
+        lines.append(f"{k.name}  [{k.category.value}, {k.type}, registry default {k.default!r}]  "
+                     f"{'DISAGREE: ' if item.disagree else ''}{item.state()}")
         rows = [(("≠" if r.agrees is False else " "), _kind(r.layer), r.layer.where if r.layer.kind != "registry" else
                  "knob_registry", r.layer.label, r.value) for r in item.rows]
         widths = [max(len(row[i]) for row in rows) for i in range(4)]
@@ -120,7 +138,7 @@ def render_markdown(items: list[KnobParity]) -> str:
     lines.append("")
     for item in items:
         k = item.knob
-        flag = " ⚠️ " + " vs ".join(f"`{v!r}`" for v in item.values) if item.disagree else ""
+        flag = f" ⚠️ {item.state(lambda v: f'`{v!r}`')}" if item.disagree else ""
         lines += [f"### `{k.name}`{flag}", "", f"{k.category.value}, `{k.type}`, registry default `{k.default!r}`", "",
                   "| | layer | where | what | value |", "|---|---|---|---|---|"]
         for r in item.rows:
@@ -142,6 +160,7 @@ def render_json(items: list[KnobParity]) -> str:
     data = [{
         "knob": i.knob.name, "category": i.knob.category.value, "type": str(i.knob.type),
         "default": plain(i.knob.default), "disagree": i.disagree, "values": [plain(v) for v in i.values],
+        "overrides": [plain(v) for v in i.overrides],
         "layers": [{"kind": r.layer.kind, "path": r.layer.path, "line": r.layer.line, "what": r.layer.label,
                     "value": plain(r.layer.value), "shown": r.value, "agrees": r.agrees, "inverted": r.layer.invert,
                     "registered": r.layer.registered} for r in i.rows],

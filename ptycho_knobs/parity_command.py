@@ -32,20 +32,32 @@ def parity(paths: tuple[str, ...], knobs: tuple[str, ...], disagree: bool, every
     that states it: the registry, dataclass fields, flags, fallbacks, constructions,
     signature defaults, validations, consumers, call sites, spec bullets and table rows. A
     layer marked with a "not equal" sign disagrees with the majority's default."""
-    render_parity(paths, knobs, disagree, everything, fmt, no_cache)
-
-
-def render_parity(paths: tuple[str, ...], knobs: tuple[str, ...], disagree: bool, everything: bool, fmt: str,
-                  no_cache: bool) -> None:
-    from ptycho_knobs.audit.engine import Options, build_project
-    from ptycho_knobs.cli_support import app_context
-    from ptycho_knobs.errors import UsageError
-    from ptycho_knobs.parity import parity as compute
     from ptycho_knobs.parity import render_json, render_markdown, render_table
+
+    items = parity_items(paths, knobs, everything, no_cache)
+    if disagree:
+        items = [i for i in items if i.disagree]
+    render = {"table": render_table, "json": render_json, "markdown": render_markdown}[fmt]
+    click.echo(render(items).rstrip("\n"))
+    click.echo(f"{len(items)} knob(s), {sum(1 for i in items if i.disagree)} with layers that disagree.", err=True)
+
+
+def check_paths(paths: tuple[str, ...]) -> None:
+    from ptycho_knobs.errors import UsageError
 
     missing = [p for p in paths if not Path(p).exists()]
     if missing:
         raise UsageError(f"{missing[0]}: no such file or directory")
+
+
+def parity_items(paths: tuple[str, ...], knobs: tuple[str, ...], everything: bool, no_cache: bool) -> list:
+    """The parity of `knobs` (all, when empty) over PATHS; usage errors before any work."""
+    from ptycho_knobs.audit.engine import Options, build_project
+    from ptycho_knobs.cli_support import app_context
+    from ptycho_knobs.errors import UsageError
+    from ptycho_knobs.parity import parity as compute
+
+    check_paths(paths)
     registry = app_context().registry()
     names = []
     for name in knobs:
@@ -55,9 +67,4 @@ def render_parity(paths: tuple[str, ...], knobs: tuple[str, ...], disagree: bool
             raise UsageError(f"no knob named {name!r}" + (f"; did you mean {', '.join(near)}?" if near else ""))
         names.append(knob.name)
     project = build_project(list(paths), registry, Options(cache=not no_cache))[0]
-    items = compute(project.model, names or None, everything)
-    if disagree:
-        items = [i for i in items if i.disagree]
-    render = {"table": render_table, "json": render_json, "markdown": render_markdown}[fmt]
-    click.echo(render(items).rstrip("\n"))
-    click.echo(f"{len(items)} knob(s), {sum(1 for i in items if i.disagree)} with layers that disagree.", err=True)
+    return compute(project.model, names or None, everything)

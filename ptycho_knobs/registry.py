@@ -108,8 +108,16 @@ class Registry:
         return knob
 
     def suggest(self, name: str, n: int = 3) -> list[str]:
-        """The nearest known names, for did-you-mean messages."""
-        return difflib.get_close_matches(name, list(self._index), n=n, cutoff=0.6)
+        """The nearest known names, for did-you-mean messages: one per knob, as the user spelled it
+        (`nepochs` for `nepoch`, not also `max_epochs`, the knob it is an alias of)."""
+        out: list[str] = []
+        seen: set[str] = set()
+        for match in difflib.get_close_matches(name, list(self._index), n=len(self._index), cutoff=0.6):
+            knob = self._index[match].name
+            if knob not in seen:
+                seen.add(knob)
+                out.append(match)
+        return out[:n]
 
     def settable(self) -> tuple[Knob, ...]:
         return tuple(k for k in self.knobs if k.settable)

@@ -349,8 +349,6 @@ def test_discover_subprocess_bad_registry_has_no_traceback(project):
     assert "Traceback" not in proc.stderr and proc.stdout == ""
 
 
-@pytest.mark.xfail(strict=True, reason="discover skips a file it cannot parse without a word: the user is told "
-                                       "'0 knob(s) the registry lacks' although audit reports PK900 for it")
 def test_discover_says_when_it_skips_an_unparseable_file(project):
     (project / "mypkg" / "broken.py").write_text(
         "from dataclasses import dataclass\n\n\n@dataclass\nclass RunConfig:\n    epochs: int = 3\n    def f(:\n")
