@@ -295,6 +295,9 @@ class PtychoPINNModule(lightning.LightningModule):
         input_transform: str = "sqrt",
     ) -> None:
         super().__init__()
+        if isinstance(channels, str | bytes) or not channels or not all(
+                isinstance(c, int) and not isinstance(c, bool) and c >= 1 for c in channels):
+            raise ValueError(f"channels must be a non-empty list of positive integers, got {channels!r}")
         if input_transform not in INPUT_TRANSFORMS:
             raise ValueError(f"input_transform must be one of {INPUT_TRANSFORMS}, got {input_transform!r}")
         if scheduler_type not in SCHEDULER_TYPES:
