@@ -187,3 +187,18 @@ def test_lock_without_posix_locks_detects_a_dead_holder_on_this_host(tmp_path: P
     finally:
         alive.kill()
         alive.wait()
+
+
+@pytest.mark.slow
+def test_ddp_resume_restores_the_same_checkpoint_on_every_rank(tmp_path: Path) -> None:
+    """The rank Lightning starts learns rank 0's checkpoint; one that started from scratch would desynchronise."""
+    ddp = TINY + "epochs: 1\nstrategy: ddp\nn_devices: 2\nddp_backend: gloo\nddp_static_graph: false\nlogger_backend: csv\n"
+    config = write_yaml(tmp_path, ddp)
+    first = cli_run("train", "--config", str(config), "--output-dir", str(tmp_path / "runs"), "--run-name", "d", cwd=tmp_path)
+    assert first.returncode == 0, first.stdout + first.stderr
+    run = tmp_path / "runs" / "d"
+    steps = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)["global_step"]
+    resumed = cli_run("train", "--resume", str(run), "--epochs", "3", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    last = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert (last["epoch"], last["global_step"]) == (2, 3 * steps)
