@@ -136,6 +136,10 @@ def test_second_resume_of_a_running_run_is_refused_naming_the_holder(tmp_path: P
         assert second.returncode == 2, second.stdout + second.stderr
         assert f"run folder {run} is in use by pid {resume.pid} on host {socket.gethostname()} since " in second.stderr
         assert "Traceback" not in second.stdout + second.stderr
+        deadline = time.monotonic() + 240  # let it pass an epoch end, where ModelCheckpoint saves last.ckpt too
+        while not list((run / "checkpoints").glob("epoch=*.ckpt")):
+            assert resume.poll() is None and time.monotonic() < deadline, "the resume never finished an epoch"
+            time.sleep(0.1)
         resume.send_signal(signal.SIGTERM)
         out, _ = resume.communicate(timeout=120)
         assert resume.returncode == 143, out
@@ -143,6 +147,7 @@ def test_second_resume_of_a_running_run_is_refused_naming_the_holder(tmp_path: P
         for proc in (first, locals().get("resume")):
             if proc is not None and proc.poll() is None:
                 proc.kill()
+    # one last.ckpt: no second writer, and ModelCheckpoint overwrote the one SIGTERM saved
     assert sorted(p.name for p in (run / "checkpoints").glob("last*")) == ["last.ckpt"]
     assert not (run / "run.lock").exists()
 

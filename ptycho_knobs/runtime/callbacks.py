@@ -152,6 +152,11 @@ class StopCheckpoint(lightning.Callback):
         self.signum = stop_signal(exception)
         if self.signum is None or not self.started or not trainer.is_global_zero:
             return
+        # ModelCheckpoint's own save_last must overwrite this file after a resume (it restores
+        # last_model_path from the checkpoint), not start last-v1.ckpt beside it
+        for callback in trainer.checkpoint_callbacks:
+            if getattr(callback, "save_last", False) and Path(callback.dirpath or "").resolve() == self.path.parent.resolve():
+                callback.last_model_path = str(self.path)
         checkpoint = trainer._checkpoint_connector.dump_checkpoint(weights_only=False)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         trainer.strategy.checkpoint_io.save_checkpoint(checkpoint, self.path)
