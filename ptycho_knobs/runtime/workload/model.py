@@ -91,7 +91,7 @@ def build_optimizers(
         )
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda=factor)
     else:
-        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=PLATEAU_FACTOR, patience=PLATEAU_PATIENCE)
+        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=PLATEAU_FACTOR, patience=PLATEAU_PATIENCE)  # ptycho-knobs: ignore[PK005] every metric the model logs is a loss or an error: lower is better
     return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch", "monitor": monitor}}
 
 
