@@ -94,9 +94,13 @@ def test_run_yaml_errors_are_located_exit_2(tmp_path: Path, text: str, where: st
 
 
 @pytest.mark.parametrize(("args", "where", "says"), [
-    ("data_args: {N: 16, gridsize: 0}\n", "run.yaml:3:12", "BuiltinDataModule rejected its arguments: gridsize must be >= 1"),
-    ("data_args: {N: 16}\nmodel_args: {norm: weird}\n", "run.yaml:4:13", "PtychoPINNModule rejected its arguments: norm must be one of"),
-    ("data_args: {N: 16, colour: red}\n", "run.yaml:3:12", "unexpected keyword argument 'colour'"),
+    ("data_args: {N: 16, gridsize: 0}\n", "run.yaml:3:30", "BuiltinDataModule rejected its arguments: gridsize must be >= 1, got 0"),
+    ("data_args: {N: 16, gridsize: two}\n", "run.yaml:3:30", "gridsize must be an integer >= 1, got 'two'"),
+    ("data_args:\n  N: 7\n", "run.yaml:4:6", "N must be an even number >= 8"),
+    ("data_args: {N: 16}\nmodel_args: {norm: weird}\n", "run.yaml:4:20", "PtychoPINNModule rejected its arguments: norm must be one of"),
+    ("data_args: {N: 16}\nmodel_args: {channels: []}\n", "run.yaml:4:24", "channels must be a non-empty list of positive integers"),
+    ("data_args: {N: 16, colour: red}\n", "run.yaml:3:28", "unexpected keyword argument 'colour'"),
+    ("batch_size: -8\ndata_args: {N: 16}\n", "run.yaml:3:13", "batch_size: -8 must be >= 1"),
 ])
 def test_constructor_rejections_are_located_at_their_args(tmp_path: Path, args: str, where: str, says: str) -> None:
     config = write_yaml(tmp_path, "objects_per_probe: 1\ndiff_per_object: 16\n" + args)

@@ -12,6 +12,8 @@ from __future__ import annotations
 import importlib
 import inspect
 import os
+import re
+import sys
 import types
 import warnings
 from collections.abc import Callable
@@ -38,18 +40,27 @@ _LIBRARY_ROOTS = ("lightning", "pytorch_lightning", "torch", "builtins")
 
 
 def import_class(run: RunConfig, key: str, base: type) -> type | None:
-    """The class named by run.yaml `model:` / `data:`; an error at its line when it does not import."""
+    """The class named by run.yaml `model:` / `data:`; an error at its line when it does not import.
+
+    The module is looked up on sys.path, then in run.yaml's own folder (appended, so it
+    never shadows an installed module): a config and the module beside it work from
+    any working folder, as `examples/custom_model.yaml` does from the repository root.
+    """
     path = getattr(run, key)
     if path is None:
         return None
     module_name, _, attr = path.partition(":")
+    if run.config_path is not None:  # a module beside run.yaml is found from any working folder
+        folder = str(Path(run.config_path).resolve().parent)
+        if folder not in sys.path:
+            sys.path.append(folder)
     try:
         obj: Any = importlib.import_module(module_name)
         for part in attr.split("."):
             obj = getattr(obj, part)
     except Exception as exc:  # noqa: BLE001 - any import failure is the user's path or module
         raise run.error(key, f"{key}: cannot import {path!r}: {type(exc).__name__}: {exc}",
-                        "check the module is on PYTHONPATH (run from its folder) and the class name") from None
+                        "check the module is on PYTHONPATH or beside run.yaml, and the class name") from None
     if not (isinstance(obj, type) and issubclass(obj, base)):
         raise run.error(key, f"{key}: {path!r} is not a {base.__name__} subclass")
     return obj
@@ -90,15 +101,29 @@ def construct(run: RunConfig, key: str, factory: Callable[..., Any], kwargs: dic
     """Call a model or data-module constructor with the knobs and `key` (model_args / data_args).
 
     A `ValueError` or `TypeError` raised while constructing means the arguments were
-    rejected (a wrong value, an unknown keyword), so it is reported at `key` in run.yaml
-    with the constructor's own message rather than as a traceback.
+    rejected (a wrong value, an unknown keyword), so it is reported in run.yaml with the
+    constructor's own message rather than as a traceback: at the rejected argument when
+    the error names one of `key`'s entries (the workload's errors carry `.argument`),
+    else at `key` itself.
     """
     try:
         return factory(**kwargs)
     except (TypeError, ValueError) as exc:
         name = name or getattr(factory, "__qualname__", repr(factory))
-        raise run.error(key, f"{name} rejected its arguments: {exc}",
+        where = _rejected_argument(run, key, exc)
+        raise run.error(where, f"{name} rejected its arguments: {exc}",
                         f"fix {key} (or the knobs passed to it: `ptycho-knobs train --dry-run` lists them)") from None
+
+
+def _rejected_argument(run: RunConfig, key: str, exc: Exception) -> str:
+    """`key.arg` for the run.yaml entry the error is about, when it can tell; else `key`."""
+    given = [k.split(".", 1)[1] for k in run.positions if k.startswith(key + ".")]
+    named = getattr(exc, "argument", None)
+    if named in given:
+        return f"{key}.{named}"
+    text = str(exc)
+    mentioned = [arg for arg in given if re.search(rf"(?<![\w.]){re.escape(arg)}(?![\w])", text)]
+    return f"{key}.{mentioned[0]}" if len(mentioned) == 1 else key
 
 
 def inject_optimizers(model: lightning.LightningModule, build: Callable[..., Any], kwargs: dict[str, Any]) -> bool:

@@ -1,15 +1,16 @@
-"""Callbacks the harness adds to every fit: run status, NaN guard, Ctrl-C checkpoint, RNG state.
+"""Callbacks the harness adds to every fit: run status, step guard, stop checkpoint, RNG state.
 
 None of them carries a knob value: they exist so that a run folder always says how the
 run ended (`status.json`), a diverging loss stops the run with a message instead of
-training on NaN, Ctrl-C leaves a `last.ckpt` to resume from, and a resumed run draws the
-same shuffles as an uninterrupted one.
+training on NaN, Ctrl-C or SIGTERM leave a `last.ckpt` to resume from, and a resumed run
+draws the same shuffles as an uninterrupted one.
 """
 
 from __future__ import annotations
 
 import json
 import random
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -17,22 +18,38 @@ from typing import Any
 import lightning
 import numpy as np
 import torch
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from ptycho_knobs.atomic import write_text
+from ptycho_knobs.runtime import signals
+from ptycho_knobs.runtime.faults import SIGNAL_NAMES
 
 STATUS_FILE = "status.json"
 LAST_CHECKPOINT = "last.ckpt"
+
+
+def stop_signal(exception: BaseException) -> int | None:
+    """The signal an exception stands for: SIGINT for Ctrl-C, SIGTERM for a termination request."""
+    if isinstance(exception, KeyboardInterrupt):
+        return signal.SIGINT
+    if isinstance(exception, SIGTERMException | signals.Terminated):
+        return signal.SIGTERM
+    return None
 
 
 class RunStatus(lightning.Callback):
     """Writes `<run>/status.json` (state, epoch, step, time) when training starts and ends.
 
     Rank 0 only. Scripts and tests watch it: `running`, then `finished`, `interrupted`
-    (Ctrl-C) or `failed` (with the error), so a dead run never looks like a live one.
+    (Ctrl-C or SIGTERM, with the signal) or `failed` (with the error), so a dead run never
+    looks like a live one. A resume leaves the file as it was until its training really
+    starts: one that fails while restoring must not turn a finished run into a failed one.
     """
 
-    def __init__(self, run_dir: Path) -> None:
+    def __init__(self, run_dir: Path, *, resume: bool = False) -> None:
         self.path = run_dir / STATUS_FILE
+        self.resume = resume
+        self.started = False
 
     def write(self, trainer: lightning.Trainer, state: str, **extra: Any) -> None:
         if not trainer.is_global_zero:
@@ -42,6 +59,7 @@ class RunStatus(lightning.Callback):
         write_text(self.path, json.dumps(body) + "\n")
 
     def on_train_start(self, trainer: lightning.Trainer, pl_module: lightning.LightningModule) -> None:
+        self.started = True
         self.write(trainer, "running")
 
     def on_train_end(self, trainer: lightning.Trainer, pl_module: lightning.LightningModule) -> None:
@@ -49,56 +67,96 @@ class RunStatus(lightning.Callback):
 
     def on_exception(self, trainer: lightning.Trainer, pl_module: lightning.LightningModule,
                      exception: BaseException) -> None:
-        state = "interrupted" if isinstance(exception, KeyboardInterrupt) else "failed"
-        self.write(trainer, state, error=f"{type(exception).__name__}: {exception}")
+        if self.resume and not self.started:
+            return
+        signum = stop_signal(exception)
+        if signum is not None:
+            self.write(trainer, "interrupted", signal=SIGNAL_NAMES[signum])
+        else:
+            self.write(trainer, "failed", error=f"{type(exception).__name__}: {exception}")
 
 
-class NaNGuard(lightning.Callback):
-    """Stops the run when a training-step loss is NaN or infinite (checked after every batch).
+class StepGuard(lightning.Callback):
+    """After every training step the ranks decide together whether to stop: a non-finite loss, or SIGTERM.
 
-    Under DDP the ranks decide together: each step's losses are shared (one all-reduce
-    of world_size floats), so every rank stops at the same step. A rank that stopped alone would
-    leave the others waiting in their next all-reduce until the peer connection dropped.
+    One all-reduce of 2 x world_size floats carries each rank's loss and whether it was
+    asked to terminate, so every rank stops at the same step. A rank that stopped alone
+    would leave the others waiting in their next all-reduce until the peer connection
+    dropped. A NaN or infinite loss raises FloatingPointError at once (nothing saved). A
+    SIGTERM raises Lightning's SIGTERMException when the next batch would start, where
+    Lightning counts the last one as completed and none as begun, so the checkpoint
+    `StopCheckpoint` then saves resumes exactly there.
     """
 
     def __init__(self) -> None:
         self.bad: dict[str, Any] | None = None
+        self.stopping = False
+
+    def on_train_start(self, trainer: lightning.Trainer, pl_module: lightning.LightningModule) -> None:
+        signals.training(True)
+
+    def on_train_end(self, trainer: lightning.Trainer, pl_module: lightning.LightningModule) -> None:
+        signals.training(False)
+
+    def on_exception(self, trainer: lightning.Trainer, pl_module: lightning.LightningModule,
+                     exception: BaseException) -> None:
+        signals.training(False)
+
+    def on_train_batch_start(self, trainer: lightning.Trainer, pl_module: lightning.LightningModule,
+                             batch: Any, batch_idx: int) -> None:
+        if self.stopping:
+            raise SIGTERMException()
 
     def on_train_batch_end(self, trainer: lightning.Trainer, pl_module: lightning.LightningModule,
                            outputs: Any, batch: Any, batch_idx: int) -> None:
         loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
-        if not isinstance(loss, torch.Tensor):
-            return
-        # each rank fills its own slot; a sum all-reduce then hands every rank every loss
-        losses = torch.zeros(trainer.world_size, device=loss.device)
-        losses[trainer.global_rank] = loss.detach().float().mean()
-        losses = trainer.strategy.reduce(losses, reduce_op="sum")
-        bad_ranks = (~torch.isfinite(losses)).nonzero().reshape(-1).tolist()
+        world, rank = trainer.world_size, trainer.global_rank
+        # each rank fills its own slots; a sum all-reduce then hands every rank every value
+        slots = torch.zeros(2 * world, device=pl_module.device)
+        if isinstance(loss, torch.Tensor):
+            slots[rank] = loss.detach().float().mean()
+        slots[world + rank] = 1.0 if signals.requested() is not None else 0.0
+        slots = trainer.strategy.reduce(slots, reduce_op="sum")
+        bad_ranks = (~torch.isfinite(slots[:world])).nonzero().reshape(-1).tolist()
         if bad_ranks:
-            rank = bad_ranks[0]
-            self.bad = {"loss": float(losses[rank]), "rank": rank if trainer.world_size > 1 else None,
+            bad = bad_ranks[0]
+            self.bad = {"loss": float(slots[bad]), "rank": bad if world > 1 else None,
                         "epoch": trainer.current_epoch, "batch": batch_idx, "global_step": trainer.global_step}
             raise FloatingPointError(f"non-finite training loss {self.bad['loss']}")
+        self.stopping = float(slots[world:].sum()) > 0
 
 
-class InterruptCheckpoint(lightning.Callback):
-    """On Ctrl-C during fit, saves `<run>/checkpoints/last.ckpt` before Lightning shuts down.
+class StopCheckpoint(lightning.Callback):
+    """On Ctrl-C or SIGTERM during training, saves `<run>/checkpoints/last.ckpt` before Lightning shuts down.
 
-    Written by rank 0 without a barrier: the other ranks may already be gone.
+    Written by rank 0 without a barrier (after Ctrl-C the other ranks may already be
+    gone), and only once training has started: a stop while a resume is still restoring
+    must not overwrite the real last.ckpt with an untrained model.
     """
 
     def __init__(self, checkpoint_dir: Path) -> None:
         self.path = checkpoint_dir / LAST_CHECKPOINT
         self.saved: Path | None = None
-        self.interrupted = False
+        self.signum: int | None = None
+        self.started = False
+
+    @property
+    def interrupted(self) -> bool:
+        return self.signum is not None
+
+    def on_train_start(self, trainer: lightning.Trainer, pl_module: lightning.LightningModule) -> None:
+        self.started = True
 
     def on_exception(self, trainer: lightning.Trainer, pl_module: lightning.LightningModule,
                      exception: BaseException) -> None:
-        if not isinstance(exception, KeyboardInterrupt):
+        self.signum = stop_signal(exception)
+        if self.signum is None or not self.started or not trainer.is_global_zero:
             return
-        self.interrupted = True
-        if not trainer.is_global_zero:
-            return
+        # ModelCheckpoint's own save_last must overwrite this file after a resume (it restores
+        # last_model_path from the checkpoint), not start last-v1.ckpt beside it
+        for callback in trainer.checkpoint_callbacks:
+            if getattr(callback, "save_last", False) and Path(callback.dirpath or "").resolve() == self.path.parent.resolve():
+                callback.last_model_path = str(self.path)
         checkpoint = trainer._checkpoint_connector.dump_checkpoint(weights_only=False)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         trainer.strategy.checkpoint_io.save_checkpoint(checkpoint, self.path)

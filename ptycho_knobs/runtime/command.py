@@ -4,8 +4,9 @@ Only click and the standard library are imported at module level: `--help` (whic
 every knob flag, generated from the registry) never imports torch or lightning.
 
 train exit codes: 0 trained or dry-run clean; 1 the run failed while training (loss became
-NaN/inf); 2 usage or configuration error, or a dry-run read-back disagreement; 130
-interrupted by Ctrl-C (a last checkpoint was saved; continue with --resume RUN_DIR).
+NaN/inf); 2 usage or configuration error, a dry-run read-back disagreement, a checkpoint
+that does not load, or a run folder in use; 130 interrupted by Ctrl-C and 143 stopped by
+SIGTERM (a last checkpoint was saved if training had started; continue with --resume RUN_DIR).
 drift exit codes: 0 clean, 1 drift found, 2 usage error.
 """
 
@@ -27,12 +28,15 @@ Examples:
   ptycho-knobs train --config examples/run.yaml --dry-run --format json
   ptycho-knobs train --config examples/run.yaml --epochs 3 --print-config --provenance
   ptycho-knobs train --resume ptycho_runs/RUN --epochs 20
+  ptycho-knobs train --resume ptycho_runs/RUN --fallback-checkpoint
 \b
-Exit codes: 0 done, 1 training failed (non-finite loss), 2 usage/config error or
-read-back disagreement, 130 interrupted by Ctrl-C (last.ckpt saved).
+Exit codes: 0 done, 1 training failed (non-finite loss), 2 usage/config error,
+read-back disagreement, broken checkpoint or run folder in use, 130 interrupted by
+Ctrl-C, 143 stopped by SIGTERM (both save last.ckpt once training has started).
 """
 
-_OWN_FLAGS = ("--config", "--dry-run", "--format", "--print-config", "--provenance", "--resume", "--run-name", "--help")
+_OWN_FLAGS = ("--config", "--dry-run", "--format", "--print-config", "--provenance", "--resume", "--checkpoint",
+              "--fallback-checkpoint", "--run-name", "--help")
 
 
 class _TrainCommand(click.Command):
@@ -57,29 +61,41 @@ class _TrainCommand(click.Command):
 @click.option("--print-config", is_flag=True, help="Print the resolved config as YAML and stop.")
 @click.option("--provenance", is_flag=True, help="With --print-config: the source of each value as a comment.")
 @click.option("--resume", metavar="[RUN_DIR]", is_flag=False, flag_value="", default=None,
-              help="Continue RUN_DIR (default: the latest run under output_dir) from checkpoints/last.ckpt with its saved config; only --epochs may be raised.")
+              help="Continue RUN_DIR (default: the latest run under output_dir) from its newest checkpoints/last*.ckpt with its saved config; only --epochs may be raised.")
+@click.option("--checkpoint", "checkpoint", metavar="FILE",
+              help="With --resume: continue from this checkpoint (a name in RUN_DIR/checkpoints/ or a path) instead of the newest last*.ckpt.")
+@click.option("--fallback-checkpoint", is_flag=True,
+              help="With --resume: if the checkpoint does not load, continue from the newest one of the run that does.")
 @click.option("--run-name", help="Run folder name under output_dir (default: timestamp + short id).")
 @click.pass_context
 def train(ctx: click.Context, config: Path | None, dry_run: bool, fmt: str, print_config: bool,
-          provenance: bool, resume: str | None, run_name: str | None) -> None:
+          provenance: bool, resume: str | None, checkpoint: str | None, fallback_checkpoint: bool,
+          run_name: str | None) -> None:
     """Train with Lightning from run.yaml + env + flags; every knob flag is listed below."""
+    from ptycho_knobs.runtime import signals
+    from ptycho_knobs.runtime.faults import Interrupted
     from ptycho_knobs.runtime.harness import Harness, Options
 
     if config is not None and not config.is_file():
         _no_config(config)
     registry = app_context().registry()
     _check_knobs(registry)
-    harness = Harness(registry, Options(config=config, args=list(ctx.args), run_name=run_name, resume=resume))
+    options = Options(config=config, args=list(ctx.args), run_name=run_name, resume=resume,
+                      checkpoint=checkpoint, fallback_checkpoint=fallback_checkpoint)
+    harness = Harness(registry, options)
     run = harness.resolve()
     if print_config:
         _print_config(run, fmt, provenance)
         return
-    try:
-        _build_and_go(harness, dry_run, fmt)
-    except KeyboardInterrupt:
-        from ptycho_knobs.runtime.faults import Interrupted
-
-        raise Interrupted("interrupted (Ctrl-C) before training started; nothing was saved") from None
+    with signals.handling():
+        try:
+            _build_and_go(harness, dry_run, fmt)
+        except KeyboardInterrupt:
+            raise Interrupted("interrupted (Ctrl-C) before training started; nothing was saved") from None
+        except signals.Terminated as stop:
+            raise Interrupted("stopped by SIGTERM before training started; nothing was saved", stop.signum) from None
+        finally:
+            harness.release()
 
 
 def _no_config(config: Path) -> None:
@@ -119,9 +135,15 @@ def _print_config(run: Any, fmt: str, provenance: bool) -> None:
 
 
 def _build_and_go(harness: Any, dry_run: bool, fmt: str) -> None:
+    from ptycho_knobs.runtime import chatter
+
+    harness.claim(dry_run=dry_run)
+    if harness.resume_note and harness.ctx.is_rank_zero:
+        click.echo(f"warning: {harness.resume_note}", err=True)
     harness.check_machine(harness.run)
     harness.seed()
-    harness.instantiate()
+    with chatter.lightning_info(shown=not dry_run):  # a dry run prints its table, not Lightning's banners
+        harness.instantiate()
     if dry_run:
         from ptycho_knobs.runtime import readback
         from ptycho_knobs.runtime.faults import ReadbackMismatch

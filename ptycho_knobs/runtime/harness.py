@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import os
+import signal
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,9 +21,10 @@ from typing import Any
 
 from ptycho_knobs.errors import UsageError
 from ptycho_knobs.registry import Registry
-from ptycho_knobs.runtime import launch
+from ptycho_knobs.runtime import launch, runlock, threads
 from ptycho_knobs.runtime.resolve import Resolved, RunConfig, resolve
 from ptycho_knobs.runtime.routing import DATA_CLASSES, RoutingTable
+from ptycho_knobs.runtime.runlock import RunLock
 from ptycho_knobs.runtime.snapshot import SNAPSHOT_JSON, Snapshot, library_versions
 from ptycho_knobs.runtime.snapshot import write as write_snapshot
 
@@ -39,6 +41,8 @@ class Options:
     args: Sequence[str] = ()
     run_name: str | None = None
     resume: str | None = None  # "" = the latest run under output_dir
+    checkpoint: str | None = None  # --checkpoint: resume from this file instead of the newest last*.ckpt
+    fallback_checkpoint: bool = False  # take the newest checkpoint that loads when the chosen one does not
     env: Mapping[str, str] | None = None
     snapshot_wait_s: float = 300.0
 
@@ -78,8 +82,12 @@ class Harness:
     run_dir: Path | None = None
     run_name: str | None = None
     resume_from: Path | None = None
+    resume_note: str | None = None  # set when --fallback-checkpoint replaced a broken checkpoint
     child: bool = False
     built: Built | None = None
+    lock: RunLock | None = None
+    threads: int | None = None  # the torch thread count pinned for a deterministic run (threads.py)
+    recorded_threads: int | None = None  # the count the run being resumed (or joined) recorded
 
     def __post_init__(self) -> None:
         self.env: Mapping[str, str] = os.environ if self.options.env is None else self.options.env
@@ -113,6 +121,8 @@ class Harness:
 
     def _adopt(self, snap: Snapshot, run_dir: Path) -> None:
         self.run, self.run_dir, self.run_name = snap.run, run_dir, snap.run_name
+        self.recorded_threads = snap.runtime.get(threads.RECORD_KEY)
+        self.resume_from = self.ctx.resume_from  # ranks started by Lightning restore what rank 0 restores
 
     def _resume(self, flags: dict[str, Any]) -> None:
         if self.options.config is not None:
@@ -129,12 +139,7 @@ class Harness:
             where = resolve(self.registry, None, {k: v for k, v in flags.items() if k == "output_dir"}, self.env)
             run_dir = launch.latest_run(Path(where.value("output_dir")).resolve(), SNAPSHOT_JSON)
         snap = Snapshot.load(run_dir / SNAPSHOT_JSON)
-        from ptycho_knobs.runtime.build import CHECKPOINT_DIR
-        from ptycho_knobs.runtime.callbacks import LAST_CHECKPOINT
-
-        last = run_dir / CHECKPOINT_DIR / LAST_CHECKPOINT
-        if not last.is_file():
-            raise UsageError(f"--resume: {last} does not exist (was checkpointing on with save_last?)")
+        self.recorded_threads = snap.runtime.get(threads.RECORD_KEY)
         values = dict(snap.run.values)
         if RESUME_MAY_RAISE in flags:
             old, new = values[RESUME_MAY_RAISE].value, flags[RESUME_MAY_RAISE]
@@ -145,28 +150,45 @@ class Harness:
         run = snap.run
         self.run = RunConfig(values=values, model=run.model, data=run.data, model_args=run.model_args,
                              data_args=run.data_args, config_path=run.config_path, positions=run.positions)
-        self.run_dir, self.run_name, self.resume_from = run_dir, snap.run_name, last
+        self.run_dir, self.run_name = run_dir, snap.run_name
+
+    def claim(self, *, dry_run: bool) -> None:
+        """Before anything is built: lock a resumed run's folder (real runs) and pick its checkpoint.
+
+        The lock comes first, so a second resume of a running run is refused before it
+        even reads a checkpoint the first one may be writing. Nothing is written here
+        but the lock file: a broken checkpoint leaves the run folder exactly as it was.
+        """
+        if self.options.resume is None:
+            if self.options.checkpoint or self.options.fallback_checkpoint:
+                raise UsageError("--checkpoint and --fallback-checkpoint go with --resume RUN_DIR")
+            return
+        if self.child:  # started by rank 0's Lightning: told which checkpoint (launch.RESUME_FROM_ENV)
+            return
+        from ptycho_knobs.runtime import checkpoints
+        from ptycho_knobs.runtime.build import CHECKPOINT_DIR
+
+        assert self.run_dir is not None
+        if not dry_run and self.ctx.is_rank_zero:  # torchrun's other ranks only read, as rank 0 does
+            self.lock = runlock.acquire(self.run_dir)
+        try:
+            chosen, self.resume_note = checkpoints.choose(self.run_dir / CHECKPOINT_DIR, self.options.checkpoint,
+                                                          self.options.fallback_checkpoint)
+        except BaseException:
+            self.release()
+            raise
+        self.resume_from = chosen.path
+
+    def release(self) -> None:
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
 
     def check_machine(self, run: RunConfig) -> None:
         """Refuse what cannot run here before anything heavy starts (located at run.yaml)."""
-        import torch
+        from ptycho_knobs.runtime import machine
 
-        from ptycho_knobs.runtime.build import DDP_STRATEGIES, strategy_name
-
-        values = self.values()
-        accelerator = self.table.kwargs("Trainer", values)["accelerator"]
-        if accelerator == "gpu" and not torch.cuda.is_available():
-            raise _located(run, "accelerator", "accelerator 'gpu' but this machine has no CUDA GPU",
-                           "use accelerator: cpu (or auto) here")
-        if accelerator == "mps" and not torch.backends.mps.is_available():
-            raise _located(run, "accelerator", "accelerator 'mps' but MPS is not available here", "use accelerator: cpu")
-        ddp = self.table.kwargs("DDPStrategy", values)
-        on_cpu = accelerator == "cpu" or not torch.cuda.is_available()
-        if strategy_name(values, self.table) in DDP_STRATEGIES and on_cpu and ddp.get("process_group_backend") == "nccl":
-            knob = self.table.knob_for("DDPStrategy.process_group_backend")
-            raise _located(run, knob.name if knob else "strategy",
-                           "ddp with process_group_backend 'nccl' needs CUDA GPUs, and this run is on CPU",
-                           f"set {knob.name if knob else 'the backend'}: gloo for DDP on CPU")
+        machine.check(run, self.values(), self.table)
 
     def values(self) -> dict[str, Any]:
         """Knob name -> value, read through the generated dataclasses (validated by them)."""
@@ -179,14 +201,23 @@ class Harness:
     # -- phase 2: seed ---------------------------------------------------------------------
 
     def seed(self) -> int:
-        """Seed python, numpy and torch (and dataloader workers) and export PYTHONHASHSEED.
+        """Seed python, numpy and torch (and dataloader workers), export PYTHONHASHSEED, pin torch's threads.
 
         PYTHONHASHSEED cannot change this interpreter's hashing; it is exported so that
         every process started from here (DDP ranks, loader workers) hashes the same way.
+        The thread count is part of what a deterministic run's numbers depend on (threads.py).
         """
         import lightning
 
-        value = int(self.table.kwargs("seed_everything", self.values())["seed"])
+        from ptycho_knobs.runtime.build import strategy_name
+
+        values = self.values()
+        trainer = self.table.kwargs("Trainer", values)
+        single = (strategy_name(values, self.table) == "auto" and self.ctx.world_size == 1
+                  and not self.ctx.under_torchrun)
+        self.threads = threads.pin(deterministic=bool(trainer["deterministic"]), single_process=single,
+                                   recorded=self.recorded_threads)
+        value = int(self.table.kwargs("seed_everything", values)["seed"])
         os.environ["PYTHONHASHSEED"] = str(value)
         return lightning.seed_everything(value, workers=True, verbose=False)  # ptycho-knobs: ignore[PK005] every run seeds its loader workers; the knob's value is printed by the harness itself
 
@@ -197,7 +228,7 @@ class Harness:
         import lightning
 
         from ptycho_knobs.runtime import build, builtin
-        from ptycho_knobs.runtime.callbacks import InterruptCheckpoint, NaNGuard, RngState, RunStatus
+        from ptycho_knobs.runtime.callbacks import RngState, RunStatus, StepGuard, StopCheckpoint
         from ptycho_knobs.runtime.workload import build_optimizers
 
         assert self.run is not None and self.run_dir is not None and self.run_name is not None
@@ -231,7 +262,9 @@ class Harness:
 
         made = build.callbacks(values, self.table, self.run_dir)
         checkpoint_dir = self.run_dir / build.CHECKPOINT_DIR
-        extra = [RunStatus(self.run_dir), NaNGuard(), InterruptCheckpoint(checkpoint_dir), RngState()]
+        # StopCheckpoint before RunStatus: "interrupted" is written once last.ckpt is saved
+        extra = [StopCheckpoint(checkpoint_dir), RunStatus(self.run_dir, resume=self.resume_from is not None),
+                 StepGuard(), RngState()]
         made.update({type(c).__name__: c for c in extra})
         name = build.strategy_name(values, self.table)
         strategy = build.strategy(name, values, self.table)
@@ -266,15 +299,45 @@ class Harness:
     # -- phase 4: run ----------------------------------------------------------------------
 
     def fit(self) -> RunResult:
-        """Train. Rank 0 creates the run folder and its snapshot; ranks it launches reuse both."""
-        from ptycho_knobs.runtime import builtin
-        from ptycho_knobs.runtime.faults import Interrupted, NonFiniteLoss
+        """Train. Rank 0 creates (or, resuming, locks) the run folder and writes the snapshot; ranks it launches reuse both."""
+        from ptycho_knobs.runtime import builtin, signals
 
         built = self.built or self.instantiate()
         assert self.run is not None and self.run_dir is not None
-        snapshot_path = self._prepare_run_dir()
-        old = launch.set_env(launch.SNAPSHOT_ENV, str(snapshot_path))
-        guard, interrupt = built.callbacks["NaNGuard"], built.callbacks["InterruptCheckpoint"]
+        signals.reset()
+        try:
+            snapshot_path = self._prepare_run_dir()
+            handed = {launch.SNAPSHOT_ENV: str(snapshot_path),
+                      launch.RESUME_FROM_ENV: str(self.resume_from) if self.resume_from else None}
+            old = {name: launch.set_env(name, value) for name, value in handed.items()}
+            try:
+                self._train(built)
+            finally:
+                for name, value in old.items():
+                    launch.set_env(name, value)
+            summary = None
+            if built.trainer.is_global_zero:
+                try:
+                    if signals.requested() is not None:  # arrived during the last step: training is complete
+                        raise signals.Terminated()
+                    if built.inference is not None:
+                        summary = builtin.report(built.model, built.datamodule, self.run_dir, built.inference)
+                except signals.Terminated:
+                    raise self._terminated_after_training(built) from None
+        finally:
+            self.release()
+        checkpoint = built.callbacks.get("checkpoint")
+        best = checkpoint.best_model_path if checkpoint is not None else None
+        last = self.run_dir / "checkpoints" / "last.ckpt"
+        return RunResult(self.run_dir, summary, best or None, last if last.is_file() else None)
+
+    def _train(self, built: Built) -> None:
+        """`Trainer.fit`, with its ways of stopping turned into the harness's errors and exit codes."""
+        from ptycho_knobs.runtime import signals
+        from ptycho_knobs.runtime.faults import SIGNAL_EXIT, NonFiniteLoss
+
+        assert self.run is not None
+        guard, stop = built.callbacks["StepGuard"], built.callbacks["StopCheckpoint"]
         try:
             built.trainer.fit(built.model, datamodule=built.datamodule, ckpt_path=self.resume_from)
         except FloatingPointError:
@@ -290,25 +353,58 @@ class Harness:
                 f"(global step {bad['global_step']}); the run was stopped, and no checkpoint of the non-finite state was saved.\n"
                 f"  learning_rate is {lr.value} (from {lr.source}); lower it or set gradient_clip_val"
             ) from None
-        except SystemExit:
-            if not interrupt.interrupted:
+        except (SystemExit, signals.Terminated):
+            if not stop.interrupted:
+                self._undo_unstarted_resume(built)
                 raise
+            self._undo_unstarted_resume(built)
             if not built.trainer.is_global_zero:  # rank 0 saves last.ckpt and reports
-                raise SystemExit(Interrupted.exit_code) from None
-            saved = f"saved {interrupt.saved}" if interrupt.saved else "no checkpoint could be saved"
-            raise Interrupted(
-                f"interrupted (Ctrl-C) at epoch {built.trainer.current_epoch}; {saved}.\n"
-                f"  continue with: ptycho-knobs train --resume {self.run_dir}"
-            ) from None
-        finally:
-            launch.set_env(launch.SNAPSHOT_ENV, old)
-        summary = None
-        if built.trainer.is_global_zero and built.inference is not None:
-            summary = builtin.report(built.model, built.datamodule, self.run_dir, built.inference)
-        checkpoint = built.callbacks.get("checkpoint")
-        best = checkpoint.best_model_path if checkpoint is not None else None
-        last = self.run_dir / "checkpoints" / "last.ckpt"
-        return RunResult(self.run_dir, summary, best or None, last if last.is_file() else None)
+                raise SystemExit(SIGNAL_EXIT[stop.signum]) from None
+            raise self._stopped(built, stop) from None
+        except BaseException as exc:
+            self._undo_unstarted_resume(built)
+            if self.resume_from is not None and isinstance(exc, Exception) and not stop.started:
+                from ptycho_knobs.runtime.faults import CheckpointError
+
+                # it loaded (claim checked), so Lightning could not fit it to this model or data
+                first = (str(exc).strip().splitlines() or [""])[0]
+                raise CheckpointError(f"{self.resume_from} could not be restored: {type(exc).__name__}: {first}\n"
+                                      f"  nothing was changed; is it a checkpoint of this run?") from None
+            raise
+
+    def _stopped(self, built: Built, stop: Any) -> Exception:
+        """The Interrupted error for Ctrl-C or SIGTERM: what was saved and how to continue."""
+        from ptycho_knobs.runtime.faults import Interrupted
+
+        how = "interrupted (Ctrl-C)" if stop.signum == signal.SIGINT else "stopped by SIGTERM"
+        if not stop.started:
+            kept = "; the run folder is as it was" if self.resume_from is not None else ""
+            return Interrupted(f"{how} before training started; nothing was saved{kept}", stop.signum)
+        trainer = built.trainer
+        saved = f"saved {stop.saved}" if stop.saved else "no checkpoint could be saved"
+        return Interrupted(
+            f"{how} at epoch {trainer.current_epoch} (global step {trainer.global_step}); {saved}.\n"
+            f"  continue with: ptycho-knobs train --resume {self.run_dir}", stop.signum)
+
+    def _terminated_after_training(self, built: Built) -> Exception:
+        from ptycho_knobs.runtime.faults import Interrupted
+
+        return Interrupted(
+            f"stopped by SIGTERM after training: the run finished ({built.trainer.current_epoch} epochs, checkpoints "
+            f"saved), but its report was not written.\n  write it with: ptycho-knobs train --resume {self.run_dir}",
+            signal.SIGTERM)
+
+    def _undo_unstarted_resume(self, built: Built) -> None:
+        """A resume that failed before training started leaves the run folder as it found it."""
+        if self.resume_from is None or self.child or not self.ctx.is_rank_zero:
+            return
+        if built.callbacks["RunStatus"].started or not hasattr(self, "_resume_n"):
+            return
+        assert self.run_dir is not None
+        (self.run_dir / f"resolved_config.resume-{self._resume_n}.json").unlink(missing_ok=True)
+        logs = self.run_dir / f"resume-{self._resume_n}"
+        if logs.is_dir() and not any(logs.iterdir()):
+            logs.rmdir()
 
     def _resume_index(self) -> int:
         assert self.run_dir is not None
@@ -326,7 +422,8 @@ class Harness:
             return snapshot_path
         from ptycho_knobs.generated.execution_config import REGISTRY_SHA256
 
-        snap = Snapshot(self.run, self.run_name, self.registry.sha256, library_versions())
+        runtime = {threads.RECORD_KEY: self.threads} if self.threads is not None else {}
+        snap = Snapshot(self.run, self.run_name, self.registry.sha256, library_versions(), runtime)
         if REGISTRY_SHA256 != self.registry.sha256:
             snap.versions["generated_from_registry_sha256"] = REGISTRY_SHA256
         if self.resume_from is not None:
@@ -338,15 +435,6 @@ class Harness:
                 f"run folder {self.run_dir} already exists; it is never overwritten. "
                 f"Pick another --run-name, or continue it with --resume {self.run_dir}"
             ) from None
+        self.lock = runlock.acquire(self.run_dir)  # a --resume of this run waits until it ends
         return write_snapshot(self.run_dir, snap)
 
-
-def _located(run: RunConfig, knob: str, message: str, hint: str) -> Exception:
-    """A HarnessError at the knob's run.yaml line when it came from run.yaml."""
-    from ptycho_knobs.runtime.faults import HarnessError
-
-    err = run.error(knob, message, hint)
-    if isinstance(err, UsageError):
-        source = run.values[knob].source if knob in run.values else "default"
-        return HarnessError(f"{message} ({knob} from {source}); {hint}")
-    return err

@@ -9,7 +9,9 @@ same snapshot.
   (read through the registry's env knobs `rank` and `local_rank`); the run folder name
   must agree across ranks, so it comes from `--run-name` or TORCHELASTIC_RUN_ID, and
   ranks above 0 wait for rank 0's snapshot.
-- `--resume`: the snapshot of the run folder being continued.
+- `--resume`: the snapshot of the run folder being continued; the ranks Lightning starts
+  also get the checkpoint rank 0 chose (`PTYCHO_KNOBS_RESUME_CHECKPOINT`), so every rank
+  restores the same one.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from ptycho_knobs.registry import Registry
 from ptycho_knobs.typelang import coerce_text
 
 SNAPSHOT_ENV = "PTYCHO_KNOBS_RUN_SNAPSHOT"
+RESUME_FROM_ENV = "PTYCHO_KNOBS_RESUME_CHECKPOINT"  # the checkpoint rank 0 resumes from, for the ranks it starts
 TORCHRUN_ID_ENV = "TORCHELASTIC_RUN_ID"
 WORLD_SIZE_ENV = "WORLD_SIZE"
 
@@ -39,6 +42,7 @@ class LaunchContext:
     world_size: int
     snapshot: Path | None  # set for ranks started by Lightning's launcher
     torchrun_id: str | None
+    resume_from: Path | None = None  # with `snapshot`: the checkpoint rank 0 resumes from
 
     @property
     def is_rank_zero(self) -> bool:
@@ -62,13 +66,14 @@ def env_knob(registry: Registry, name: str, env: Mapping[str, str]) -> object:
 
 
 def context(registry: Registry, env: Mapping[str, str]) -> LaunchContext:
-    snapshot = env.get(SNAPSHOT_ENV)
+    snapshot, resume_from = env.get(SNAPSHOT_ENV), env.get(RESUME_FROM_ENV)
     return LaunchContext(
         rank=int(env_knob(registry, "rank", env)),  # type: ignore[arg-type]
         local_rank=int(env_knob(registry, "local_rank", env)),  # type: ignore[arg-type]
         world_size=int(env.get(WORLD_SIZE_ENV, "1")),
         snapshot=Path(snapshot) if snapshot else None,
         torchrun_id=env.get(TORCHRUN_ID_ENV),
+        resume_from=Path(resume_from) if snapshot and resume_from else None,
     )
 
 

@@ -44,7 +44,7 @@ class RunConfig:
     model_args: dict[str, Any] = field(default_factory=dict)
     data_args: dict[str, Any] = field(default_factory=dict)
     config_path: Path | None = None
-    positions: dict[str, tuple[int, int]] = field(default_factory=dict)  # run.yaml key -> (line, col)
+    positions: dict[str, tuple[int, int]] = field(default_factory=dict)  # run.yaml key (or "data_args.N") -> (line, col)
 
     def value(self, name: str) -> Any:
         return self.values[name].value
@@ -184,6 +184,8 @@ def _apply_yaml(registry: Registry, settable: dict[str, Knob], path: Path, value
         if key in RESERVED_KEYS:
             extras[key] = _reserved(path, key, node)
             positions[key] = (node.line, node.col)
+            if node.is_map:  # each constructor argument's value, so a rejected one is pointed at
+                positions.update({f"{key}.{arg}": (sub.node.line, sub.node.col) for arg, sub in node.value.items()})
             continue
         knob = registry.find(key)
         if knob is None:

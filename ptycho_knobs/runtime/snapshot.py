@@ -1,7 +1,8 @@
 """The resolved config written next to the checkpoints, and read back by --resume and DDP ranks.
 
 A run folder holds `resolved_config.json` (the `RunConfig` with every value's source, the
-registry sha256, the generated code's sha256 and the library versions) and `config.yaml`
+registry sha256, the generated code's sha256, the library versions and how it ran: the
+pinned torch thread count) and `config.yaml`
 (the same values as YAML with the source of each as a comment, for people). Both are
 written once, atomically, by rank 0; every other rank and every resume loads the JSON,
 so no process ever re-resolves a run that has started.
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import json
 import platform
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -35,12 +36,14 @@ class Snapshot:
     run_name: str
     registry_sha256: str
     versions: dict[str, str]
+    runtime: dict[str, Any] = field(default_factory=dict)  # how it ran, e.g. torch_threads (threads.py)
 
     def to_json(self) -> str:
         body = {
             "run_name": self.run_name,
             "registry_sha256": self.registry_sha256,
             "versions": self.versions,
+            "runtime": self.runtime,
             "config": self.run.to_dict(),
         }
         return json.dumps(body, indent=2) + "\n"
@@ -54,6 +57,7 @@ class Snapshot:
                 run_name=body["run_name"],
                 registry_sha256=body["registry_sha256"],
                 versions=body["versions"],
+                runtime=body.get("runtime", {}),
             )
         except (OSError, ValueError, KeyError) as exc:
             raise UsageError(f"cannot read the saved run config {path}: {exc}") from None

@@ -94,6 +94,22 @@ def split_indices(total: int, val_split: float, seed: int) -> tuple[torch.Tensor
     return perm[n_val:].sort().values, perm[:n_val].sort().values
 
 
+class ArgumentError(ValueError):
+    """A constructor argument the workload does not accept; ``argument`` names it (for located errors)."""
+
+    def __init__(self, argument: str, message: str) -> None:
+        super().__init__(message)
+        self.argument = argument
+
+
+def require_int(name: str, value: object, minimum: int) -> None:
+    """``value`` must be an int (not a bool) >= ``minimum``; else :class:`ArgumentError` naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ArgumentError(name, f"{name} must be an integer >= {minimum}, got {value!r}")
+    if value < minimum:
+        raise ArgumentError(name, f"{name} must be >= {minimum}, got {value}")
+
+
 class PtychoDataModule(lightning.LightningDataModule):
     """Simulates (with caching) in ``prepare_data``, splits in ``setup``; exposes ``.data``.
 
@@ -125,10 +141,20 @@ class PtychoDataModule(lightning.LightningDataModule):
         gridsize: int = 1,
     ) -> None:
         super().__init__()
-        if gridsize < 1:
-            raise ValueError(f"gridsize must be >= 1, got {gridsize}")
+        # Checked here, not when the loaders are built: a harness reports a rejected argument at
+        # its run.yaml line before anything runs, instead of a DataLoader traceback mid-fit.
+        require_int("batch_size", batch_size, 1)
+        require_int("gridsize", gridsize, 1)
+        require_int("num_workers", num_workers, 0)
+        require_int("N", N, 0)
+        if N < 8 or N % 2:
+            raise ArgumentError("N", f"N must be an even number >= 8, got {N}")
+        if prefetch_factor is not None:
+            require_int("prefetch_factor", prefetch_factor, 1)
+        if isinstance(val_split, bool) or not isinstance(val_split, int | float) or not 0.0 <= val_split < 1.0:
+            raise ArgumentError("val_split", f"val_split must be a number in [0, 1), got {val_split!r}")
         if gridsize**2 > diff_per_object:
-            raise ValueError(f"gridsize={gridsize} groups {gridsize**2} patterns, more than diff_per_object={diff_per_object}")
+            raise ArgumentError("gridsize", f"gridsize={gridsize} groups {gridsize**2} patterns, more than diff_per_object={diff_per_object}")
         self.gridsize = gridsize
         self.spec = SimulationSpec(
             objects_per_probe=objects_per_probe,

@@ -28,7 +28,7 @@ def build_workload(
     :class:`PtychoDataModule` and :class:`PtychoPINNModule`).  Inference knobs
     go to :func:`reconstruct_and_report` after training.
     """
-    datamodule = PtychoDataModule(**datagen, **(data_loading or {}), seed=seed, N=N, batch_size=batch_size, cache_dir=cache_dir)
+    datamodule = PtychoDataModule(**datagen, **(data_loading or {}), seed=seed, N=N, batch_size=batch_size, cache_dir=cache_dir)  # ptycho-knobs: ignore[PK007] the caller's knob groups, passed on by name (the harness builds the data module itself)
     datamodule.prepare_data()
     datamodule.setup("fit")
     data = datamodule.data

@@ -91,7 +91,7 @@ def build_optimizers(
         )
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda=factor)
     else:
-        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=PLATEAU_FACTOR, patience=PLATEAU_PATIENCE)
+        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=PLATEAU_FACTOR, patience=PLATEAU_PATIENCE)  # ptycho-knobs: ignore[PK005] every metric the model logs is a loss or an error: lower is better
     return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch", "monitor": monitor}}
 
 
@@ -295,6 +295,9 @@ class PtychoPINNModule(lightning.LightningModule):
         input_transform: str = "sqrt",
     ) -> None:
         super().__init__()
+        if isinstance(channels, str | bytes) or not channels or not all(
+                isinstance(c, int) and not isinstance(c, bool) and c >= 1 for c in channels):
+            raise ValueError(f"channels must be a non-empty list of positive integers, got {channels!r}")
         if input_transform not in INPUT_TRANSFORMS:
             raise ValueError(f"input_transform must be one of {INPUT_TRANSFORMS}, got {input_transform!r}")
         if scheduler_type not in SCHEDULER_TYPES:
