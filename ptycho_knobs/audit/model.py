@@ -227,7 +227,7 @@ class Model:
             info = self.resolve_class(f, st.owner)
             if info is None or not info.config:
                 return self._by_tf(info, st)
-            return self._attr(st.name)
+            return self._attr(st.name) or self._by_tf(info, st)
         if kind == "flag":
             flags = st.owner.split(",")
             for knob in registry.knobs:

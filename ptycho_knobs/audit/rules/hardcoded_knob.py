@@ -97,10 +97,10 @@ class HardcodedKnob(AuditRule):
         value = (not arg.value) if invert and isinstance(arg.value, bool) else arg.value
         if home is not None and home.stmt is not None:
             said = "" if home.stmt.value is NOT_LITERAL else f", default {home.stmt.value!r}"
-            source = f"take it from {home.stmt.owner}.{home.stmt.name} ({home.where}{said})"
             attr, cls = home.stmt.name, home.stmt.owner
-            alias = model.project.index.registry.find_attr(attr)
-            flip = invert != (alias is not None and alias[1])
+            flip = invert != home.invert  # the field may hold the opposite (a field alias, an inverted tf: field)
+            negate = "not " if flip else ""
+            source = f"take it from {negate}{home.stmt.owner}.{home.stmt.name} ({home.where}{said})"
         else:
             source = (f"no config class in the tree has a field for {knob.name} yet "
                       f"(the generated {config_field(knob)} does)")
