@@ -265,12 +265,34 @@ class Constraints:
         return "; ".join(parts)
 
 
+def same_value(a: Any, b: Any) -> bool:
+    """Equality that keeps True and 1 (and 1 and 1.0) apart: how value maps compare."""
+    return type(a) is type(b) and a == b
+
+
 @dataclass(frozen=True)
 class FieldAlias:
     """Another attribute name the generated dataclass answers to (a real field's name)."""
 
     name: str
     invert: bool = False  # a bool that holds the knob's opposite (enable_progress_bar for quiet)
+    # the alias's spellings -> the knob's values ('Default' -> 'default'): the real field holds
+    # the left side; a value not in the map means the same under both names
+    values: tuple[tuple[Any, Any], ...] = ()
+
+    def to_knob(self, value: Any) -> Any:
+        """A value of the aliased attribute in the knob's sense; a value not in the map as is."""
+        for given, mine in self.values:
+            if same_value(given, value):
+                return mine
+        return value
+
+    def to_alias(self, value: Any) -> Any:
+        """The alias's spelling of a knob value (the first in the map); the value itself if none."""
+        for given, mine in self.values:
+            if same_value(mine, value):
+                return given
+        return value
 
 
 @dataclass(frozen=True)
@@ -334,6 +356,16 @@ class Knob:
         """Every name this knob answers to: its own, its catalog name and its aliases."""
         extra = (self.catalog_name,) if self.catalog_name else ()
         return tuple(dict.fromkeys((self.name, *extra, *self.aliases)))
+
+    def field_alias(self, name: str) -> FieldAlias | None:
+        """The field alias called `name`, if the knob has one."""
+        return next((a for a in self.field_aliases if a.name == name), None)
+
+    def value_alias(self, name: str) -> FieldAlias | None:
+        """The field alias called `name` when it has a `values` map: an attribute of that name
+        holds the alias's spellings, not the knob's values."""
+        alias = self.field_alias(name)
+        return alias if alias is not None and alias.values else None
 
     @property
     def attr_names(self) -> dict[str, bool]:

@@ -17,7 +17,7 @@ from typing import Any
 from ptycho_knobs.audit.findings import NOT_LITERAL
 from ptycho_knobs.audit.index import same
 from ptycho_knobs.audit.model import Layer, Model
-from ptycho_knobs.audit.rules.default_drift import compared, groups_of
+from ptycho_knobs.audit.rules.default_drift import compared, groups_of, spelled_otherwise, written
 from ptycho_knobs.ktypes import Knob
 
 _ORDER = {"registry": 0, "field": 1, "flag": 2, "construct": 3, "fallback": 4, "env": 5, "param": 6,
@@ -101,6 +101,9 @@ def shown(lay: Layer) -> str:
     text = repr(lay.value)
     if lay.invert and st is not None and isinstance(lay.value, bool):
         text += f"  ({st.name}={not lay.value!r})"
+    elif spelled_otherwise(lay):
+        assert lay.alias is not None
+        text += f"  ({lay.alias.name}={written(lay)!r})"
     if lay.kind == "flag" and lay.choices:
         text += f"  choices {list(lay.choices)!r}"
     if lay.kind == "field" and lay.choices:

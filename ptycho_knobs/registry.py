@@ -415,21 +415,44 @@ class _Loader:
         if entry is None or entry.node.value is None:
             return ()
         if not entry.node.is_list:
-            raise self.fail(entry.node, f"{what}.field_aliases must be a list of names or {{name, invert}}")
+            raise self.fail(entry.node, f"{what}.field_aliases must be a list of names or {{name, invert, values}}")
         out = []
         for item in entry.node.value:
+            values: tuple[tuple[Any, Any], ...] = ()
             if isinstance(item.value, str):
                 name, invert = item.value, False
             else:
-                a = self.mapping(item, {"name", "invert"}, f"a field alias of {what}")
+                a = self.mapping(item, {"name", "invert", "values"}, f"a field alias of {what}")
                 name = self.scalar(a, "name", str, f"{what} field alias", required=True, at=item)
                 invert = bool(self.scalar(a, "invert", bool, f"{what} field alias"))
+                if "values" in a and a["values"].node.value is not None:
+                    if invert:
+                        raise self.fail(a["values"], f"{what}: field alias {name!r} has both invert and values",
+                                        "an inverted alias is a bool holding the opposite; a values map spells each "
+                                        "value its own way: give one of them")
+                    values = self.alias_values(a["values"].node, ktype, f"{what}: field alias {name!r}",
+                                               "what the real field holds to the knob's values")
             if not _NAME.match(name) or keyword.iskeyword(name) or name.startswith("__"):
                 raise self.fail(item, f"{what}: field alias {name!r} must be a Python identifier")
             if invert and base_scalar(ktype) != Scalar("bool"):
                 raise self.fail(item, f"{what}: only a bool knob can have an inverted field alias")
-            out.append(FieldAlias(name, invert))
+            out.append(FieldAlias(name, invert, values))
         return tuple(out)
+
+    def alias_values(self, vnode: Node, ktype: Any, what: str, maps: str) -> tuple[tuple[Any, Any], ...]:
+        """An alias's `values:` map (its spelling -> the knob's value), each value checked
+        against the knob's type."""
+        if not vnode.is_map or not vnode.value:
+            raise self.fail(vnode, f"{what}: values must be a non-empty mapping of {maps}",
+                            "e.g. values: {Default: default, Exponential: exponential}")
+        pairs = []
+        for given, target in vnode.value.items():
+            try:
+                pairs.append((given, coerce_yaml(ktype, target.node.plain())))
+            except ValueError:
+                raise self.fail(target.node, f"{what}: values.{given}: {describe_mismatch(ktype, target.node.plain())}",
+                                "the right side of each entry is the knob's own value") from None
+        return tuple(pairs)
 
     def cli_aliases(self, entry: Entry | None, ktype: Any, what: str) -> tuple[CliAlias, ...]:
         if entry is None or entry.node.value is None:

@@ -278,14 +278,14 @@ def test_a_field_alias_reads_and_sets_its_field(knob: Knob, alias: Any, data: st
     cls = execution_config.HOME_CLASSES[knob.home.value]
     values = data.draw(home_values(knob.home))
     value = values.pop(knob.name)
-    through_alias = (not value) if alias.invert else value
+    through_alias = (not value) if alias.invert else alias.to_alias(value)  # a `values` alias: 'Default'
     config = cls(**values, **{alias.name: through_alias})
     assert config == cls(**values, **{knob.name: value})
     assert getattr(config, alias.name) == through_alias and getattr(config, knob.name) == value
     # replace() of the generated module and copy.replace's hook take aliases; dataclasses.replace cannot
     flipped = (not through_alias) if alias.invert else through_alias
     assert execution_config.replace(config, **{alias.name: flipped}) == dataclasses.replace(
-        config, **{knob.name: (not flipped) if alias.invert else flipped})
+        config, **{knob.name: (not flipped) if alias.invert else alias.to_knob(flipped)})
     assert config.__replace__(**{alias.name: through_alias}) == config
     with pytest.raises(TypeError, match=rf"got both '{knob.name}' and its alias '{alias.name}'.*replace\(\)"):
         dataclasses.replace(config, **{alias.name: through_alias})

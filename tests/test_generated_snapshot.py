@@ -69,7 +69,6 @@ KNOWN_DEFAULTS: dict[str, tuple[Any, Any, str]] = {
     "pin_memory": (False, True, "pinned host memory by default, for asynchronous GPU copies"),
     "persistent_workers": (False, True, "workers stay alive across epochs (needs num_workers > 0)"),
     "prefetch_factor": (None, 4, "an explicit prefetch depth instead of torch's implicit 2"),
-    "scheduler": ("Default", "default", "the registry spells the schedules in lower case"),
     "enable_progress_bar": (False, True, "quiet defaults to False: the progress bar shows"),
     "logger_backend": ("csv", "tensorboard", "TensorBoard by default; a CSV logger always runs too"),
     "inference_batch_size": (None, 1000, "an explicit inference batch instead of 'the training batch size'"),
@@ -89,10 +88,10 @@ KNOWN_VALIDATION: dict[tuple[str, Any], str] = {
 }
 """(real field, value) the real class rejects and the generated one accepts -> why."""
 
-KNOWN_SPELLINGS: dict[str, tuple[Any, str]] = {
-    "scheduler": (str.lower, "the real code says Default/Exponential/MultiStage/Adaptive, the registry lower case"),
-}
-"""Real field -> (real value -> registry value, why): same meaning, another spelling."""
+KNOWN_SPELLINGS: dict[str, tuple[Any, str]] = {}
+"""Real field -> (real value -> registry value, why): same meaning, another spelling. Empty: the
+real `scheduler` spellings (Default, Exponential, ...) are the registry's field alias `values`, so
+the generated `scheduler` alias takes and reads them as the real class does."""
 
 ACCELERATOR_AUTO = (
     "the real class resolves 'auto' to 'cuda'/'cpu' when it is built; the generated config keeps 'auto' and "
@@ -108,10 +107,6 @@ DEVICE_DEFAULT = (
 )
 
 
-def _lower_scheduler(args: argparse.Namespace) -> None:
-    args.scheduler = KNOWN_SPELLINGS["scheduler"][0](args.scheduler)
-
-
 def _inference_batch(args: argparse.Namespace) -> None:
     args.inference_batch_size = 64
 
@@ -121,8 +116,6 @@ def _workers(args: argparse.Namespace) -> None:
 
 
 REAL_CODE_REJECTIONS: dict[str, tuple[str, Any]] = {
-    "scheduler_type": ("the real helper passes the real spelling (scheduler='Default'); the registry's values "
-                       "are lower case", _lower_scheduler),
     "inference_batch_size": ("inference mode passes inference_batch_size=None; the registry's field is an int",
                              _inference_batch),
     "persistent_workers needs num_workers > 0": ("the real default --num-workers 0 breaks the registry's rule "

@@ -268,12 +268,14 @@ def test_rendered_field_bullets_read_back_for_every_execution_field() -> None:
         knob = next(k for k in knobs if field_name(k)[0] == bullet.name)
         inverted = field_name(knob)[1]
         assert bullet.type == type_text(knob)
-        assert bullet.default == (not knob.default if inverted else knob.default)
+        spelled = knob.field_aliases[0].to_alias(knob.default) if knob.field_aliases else knob.default  # 'Default'
+        assert bullet.default == (not knob.default if inverted else spelled)
     by_name = {b.name: b for b in bullets}
     # the real class's field names, from the knobs' field aliases
     assert {"enable_progress_bar", "accum_steps", "scheduler"} <= set(by_name)
     assert by_name["enable_progress_bar"].default is True and "`--quiet` (inverted)" in by_name["enable_progress_bar"].rest
     assert by_name["accelerator"].choices == ["auto", "cpu", "gpu", "cuda", "tpu", "mps"]
+    assert by_name["scheduler"].choices == ["Default", "Exponential", "MultiStage", "Adaptive"]  # its `values`
     assert by_name["logger_backend"].choices == ["tensorboard", "csv", "mlflow", None]
     assert "MUST be ≥ 0." in by_name["num_workers"].rest and "MUST be > 0.0." in by_name["learning_rate"].rest
     assert by_name["enable_checkpointing"].flags == ["--enable-checkpointing", "--disable-checkpointing"]

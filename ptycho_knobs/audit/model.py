@@ -10,8 +10,11 @@ knob, if any, it is about, in this order:
 3. its name is a knob's name, catalog name, alias or field alias (inverted for an inverted
    alias).
 Every knob then has `Layer`s: the registry's own default, and each statement with the value it
-states in the knob's sense (inverted statements flipped). Rules compare layers; `parity` prints
-them; `discover` lists the statements no knob claims.
+states in the knob's sense: inverted statements flipped, and a statement under the name of a
+field alias with `values` (a field, keyword, attribute, key, flag dest or parameter called
+`scheduler`) mapped through that table ('Default' -> 'default'; a value not in it as is).
+The statement keeps what the code writes (`Layer.stmt.value`). Rules compare layers; `parity`
+prints them; `discover` lists the statements no knob claims.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from ptycho_knobs.audit.findings import NOT_LITERAL, DefFact, Stmt
 from ptycho_knobs.audit.index import matches, normalise
 from ptycho_knobs.audit.spec import SpecStmt
-from ptycho_knobs.ktypes import Knob, Source
+from ptycho_knobs.ktypes import FieldAlias, Knob, Source
 from ptycho_knobs.typelang import Scalar, base_scalar
 
 if TYPE_CHECKING:
@@ -66,10 +69,20 @@ class Layer:
     file: FileContext | None = None
     choices: tuple[Any, ...] | None = None  # offered (flag/Literal/spec) or accepted (check) values, knob sense
     primary: bool = True  # flags: the first add_argument of a dest sets its default
+    alias: FieldAlias | None = None  # the `values` field alias its value and choices were mapped through
 
     @property
     def where(self) -> str:
         return f"{self.path}:{self.line}"
+
+    def to_knob(self, value: Any) -> Any:
+        """A value as this layer's statement writes it, in the knob's sense (for what rules read
+        off `stmt` themselves: a check's bound, a branch's handled values)."""
+        return self.alias.to_knob(value) if self.alias is not None else value
+
+    def spelled(self, value: Any) -> Any:
+        """A value in the knob's sense as this layer's statement would write it."""
+        return self.alias.to_alias(value) if self.alias is not None else value
 
     @property
     def is_code(self) -> bool:
@@ -298,10 +311,11 @@ class Model:
             if st.kind == "flag":
                 primary = st.name not in seen_dests
                 seen_dests.add(st.name)
-            value, choices = self._knob_value(knob, st, invert)
+            alias = knob.value_alias(st.name) if st.kind != "env" else None
+            value, choices = self._knob_value(knob, st, invert, alias)
             self.layers[knob.name].append(Layer(
                 knob, st.kind, f.shown, st.at.line, st.at.col, value, _label(st), invert, registered, st,
-                file=f, choices=choices, primary=primary))
+                file=f, choices=choices, primary=primary, alias=alias))
         for call in f.facts.calls:
             for arg in call.args:
                 owner = self.project.index.owner(call.callee, arg.keyword, f.pure, call.at.line, call.at.end_line,
@@ -318,16 +332,24 @@ class Model:
                     owner.knob, "call", f.shown, arg.at.line, arg.at.col, value if arg.literal else NOT_LITERAL,
                     f"{call.callee}({arg.keyword}=)", owner.invert, here, file=f))
 
-    def _knob_value(self, knob: Knob, st: Stmt, invert: bool) -> tuple[Any, tuple[Any, ...] | None]:
-        """The statement's value and choices in the knob's sense: inverted statements flipped.
+    def _knob_value(self, knob: Knob, st: Stmt, invert: bool,
+                    alias: FieldAlias | None = None) -> tuple[Any, tuple[Any, ...] | None]:
+        """The statement's value and choices in the knob's sense: inverted statements flipped,
+        a `values` field alias's spellings mapped (`scheduler: str = 'Default'` is 'default').
         A cli alias's value map (`--scheduler Default`) is how *our* CLI reads the real
-        spelling, not something the real code does, so values are compared as written."""
+        spelling, not something the real code does, so a flag is mapped only through the field
+        alias its dest is named after (argparse stores `--scheduler` in `args.scheduler`)."""
         value = st.value
         choices = st.choices
         if invert and isinstance(value, bool):
             value = not value
         if invert and choices is not None and all(isinstance(c, bool) for c in choices):
             choices = tuple(not c for c in choices)
+        if alias is not None:
+            if value is not NOT_LITERAL:
+                value = alias.to_knob(value)
+            if choices is not None:
+                choices = tuple(alias.to_knob(c) for c in choices)
         if value is not NOT_LITERAL:
             value = normalise(knob, value)
         return value, choices
@@ -344,26 +366,37 @@ class Model:
                 if got is None:
                     continue
                 knob, invert = got
-                value = st.value
-                if invert and isinstance(value, bool):
-                    value = not value
+                alias = knob.value_alias(st.name)
+                value, choices = self._spec_value(knob, st.value, st.choices, invert, alias)
                 self.layers[knob.name].append(Layer(
-                    knob, "spec-field", self.spec_shown, st.line, st.col,
-                    normalise(knob, value) if value is not NOT_LITERAL else value, f"`{st.name}` bullet", invert,
-                    registered=any(src.spec == st.name for src in knob.sources), spec=st, choices=st.choices))
+                    knob, "spec-field", self.spec_shown, st.line, st.col, value, f"`{st.name}` bullet", invert,
+                    registered=any(src.spec == st.name for src in knob.sources), spec=st, choices=choices,
+                    alias=alias))
             elif st.kind == "flag":
                 knob = self.knob_for_flags(st.name.split(" / "))
                 if knob is None:
                     continue
-                value = st.value
-                invert = bool(st.config_field) and registry.find_attr(st.config_field.rsplit(".", 1)[-1]) == (knob, True)
-                if invert and knob.cli_flag in st.name.split(" / "):
-                    invert = False  # the flag itself is the knob's own (--quiet), whatever the field
+                attr = st.config_field.rsplit(".", 1)[-1] if st.config_field else ""
+                invert = bool(attr) and registry.find_attr(attr) == (knob, True)
+                alias = knob.value_alias(attr) if attr else None
+                if knob.cli_flag in st.name.split(" / "):
+                    invert, alias = False, None  # the flag itself is the knob's own (--quiet), whatever the field
+                value, _ = self._spec_value(knob, st.value, None, False, alias)
                 flags = st.name.split(" / ")
                 self.layers[knob.name].append(Layer(
-                    knob, "spec-flag", self.spec_shown, st.line, st.col,
-                    normalise(knob, value) if value is not NOT_LITERAL else value, f"`{flags[0]}` row",
-                    registered=any(src.spec in flags for src in knob.sources), spec=st))
+                    knob, "spec-flag", self.spec_shown, st.line, st.col, value, f"`{flags[0]}` row",
+                    registered=any(src.spec in flags for src in knob.sources), spec=st, alias=alias))
+
+    @staticmethod
+    def _spec_value(knob: Knob, value: Any, choices: tuple[Any, ...] | None, invert: bool,
+                    alias: FieldAlias | None) -> tuple[Any, tuple[Any, ...] | None]:
+        """A spec statement's default and choices in the knob's sense (see `_knob_value`)."""
+        if invert and isinstance(value, bool):
+            value = not value
+        if alias is not None:
+            value = alias.to_knob(value) if value is not NOT_LITERAL else value
+            choices = tuple(alias.to_knob(c) for c in choices) if choices is not None else None
+        return (normalise(knob, value) if value is not NOT_LITERAL else value), choices
 
     def knob_for_flags(self, flags: Iterable[str]) -> Knob | None:
         wanted = set(flags)
@@ -594,8 +627,10 @@ def unreachable_note(model: Model, f: FileContext, scope: str) -> str:
 def carrier(model: Model, knob: Knob) -> Layer | None:
     """The config class field that carries `knob` in the tree (the one a call site should read):
     a field layer in a config class, preferring the knob's generated home class name, then a
-    class the registry lists in `configs`, then any; None when no config class has it."""
-    fields = [lay for lay in model.of(knob.name, "field") if lay.stmt is not None and lay.file is not None]
+    class the registry lists in `configs`, then any; None when no config class has it. A field
+    named after a `values` field alias holds another spelling of the value, so it is none."""
+    fields = [lay for lay in model.of(knob.name, "field")
+              if lay.stmt is not None and lay.file is not None and lay.alias is None]
     if not fields:
         return None
     listed = {(c.name, c.file) for c in model.project.index.registry.configs}

@@ -38,6 +38,22 @@ class AliasView:
     invert: bool
     annotation: str  # the property's return annotation
     doc: str
+    # a `values` alias: (its spelling, the field's value) pairs, the knob's values without a
+    # spelling of their own added as themselves when the knob has a finite set of values
+    values: tuple[tuple[Any, Any], ...] = ()
+    closed: bool = False  # the alias takes only the spellings in `values` (else others pass as is)
+
+    @property
+    def table(self) -> str:
+        """Python source of `(values, closed)` for the class's FIELD_ALIAS_VALUES."""
+        return f"({py_literal(self.values)}, {self.closed})"
+
+    @property
+    def listed(self) -> str:
+        """How the class docstring lists it: `enable_progress_bar` = `not quiet`."""
+        text = f"`{self.name}` = `{'not ' if self.invert else ''}{self.field}`"
+        renamed = [f"{given!r} = {mine!r}" for given, mine in self.values if not _same(given, mine)]
+        return text + (f" ({', '.join(renamed)})" if renamed else "")
 
 
 @dataclass(frozen=True)
@@ -107,11 +123,16 @@ class HomeView:
         return tuple(a for f in self.fields for a in f.aliases)
 
     @property
+    def value_aliases(self) -> tuple[AliasView, ...]:
+        """The aliases that spell the field's values their own way (`scheduler`: 'Default')."""
+        return tuple(a for a in self.aliases if a.values)
+
+    @property
     def docstring(self) -> str:
         """The class docstring: the home's doc, then its field aliases, if any."""
         if not self.aliases:
             return self.doc
-        listed = ", ".join(f"`{a.name}` = `{'not ' if a.invert else ''}{a.field}`" for a in self.aliases)
+        listed = ", ".join(a.listed for a in self.aliases)
         text = ("Field aliases (read-only properties and constructor keywords, never dataclass fields): "
                 + listed + ".")
         body = textwrap.fill(text, width=100, initial_indent="    ", subsequent_indent="    ",
@@ -238,7 +259,7 @@ def field_view(knob: Knob) -> FieldView:
         choices="" if values is None or is_bool_flag else py_literal(values),
         metavar=metavar,
         help=help_text.replace("%", "%%"),
-        aliases=tuple(alias_view(knob, a.name, a.invert) for a in knob.field_aliases),
+        aliases=tuple(alias_view(knob, a.name, a.invert, a.values) for a in knob.field_aliases),
         extra_flags=tuple(a.flag for a in plain),
         negative_flags=tuple(a.flag for a in knob.cli_aliases if a.negative and not a.values),
         mapped_flags=tuple(mapped_flag_view(knob, a, converter or "_bool", values) for a in knob.cli_aliases
@@ -246,19 +267,63 @@ def field_view(knob: Knob) -> FieldView:
     )
 
 
-RESERVED_ATTRS = frozenset({"FIELD_ALIASES"})
+RESERVED_ATTRS = frozenset({"FIELD_ALIASES", "FIELD_ALIAS_VALUES"})
 """Class attributes the generated dataclasses define besides fields and aliases."""
 
 
-def alias_view(knob: Knob, name: str, invert: bool) -> AliasView:
+def alias_view(knob: Knob, name: str, invert: bool, values: tuple[tuple[Any, Any], ...] = ()) -> AliasView:
     if name in RESERVED_ATTRS or knob.name in RESERVED_ATTRS:
         raise GenerateError(f"knob {knob.name!r}: {name!r} is reserved for the generated dataclass")
     if invert:
         doc = f"Field alias: `not {knob.name}`, the opposite of the field."
+    elif any(not _same(given, mine) for given, mine in values):
+        renamed = [f"{given!r} = {mine!r}" for given, mine in values if not _same(given, mine)]
+        doc = (f"Field alias of `{knob.name}` in its own spellings ({', '.join(renamed)}); a value without "
+               "one reads as itself.")
     else:
         doc = f"Field alias of `{knob.name}`."
-    return AliasView(name, knob.name, invert, "bool" if invert else knob.type.annotation(),
-                     doc + " Read-only; the constructor and `replace()` take it as a keyword.")
+    doc += " Read-only; the constructor and `replace()` take it as a keyword."
+    if not values:
+        return AliasView(name, knob.name, invert, "bool" if invert else knob.type.annotation(), doc)
+    finite = knob_values(knob)
+    table = list(values)
+    if finite is not None:  # the knob's values without a spelling of their own are taken as themselves
+        table += [(v, v) for v in finite if not any(_same(v, mine) for _, mine in values)
+                  and not any(_same(v, given) for given, _ in values)]
+    return AliasView(name, knob.name, False, _alias_annotation(knob, table, finite is not None), doc,
+                     tuple(table), finite is not None)
+
+
+def _same(a: Any, b: Any) -> bool:
+    return type(a) is type(b) and a == b
+
+
+def knob_values(knob: Knob) -> tuple[Any, ...] | None:
+    """Every value the knob takes, when that is a finite set (choices, a Literal, a bool)."""
+    base = base_scalar(knob.type)
+    if knob.constraints.choices is not None:
+        values: tuple[Any, ...] = tuple(knob.constraints.choices)
+    elif isinstance(base, LiteralOf):
+        values = tuple(base.values)
+    elif base == Scalar("bool"):
+        values = (True, False)
+    else:
+        return None
+    return (*values, None) if isinstance(knob.type, OptionalOf) and None not in values else values
+
+
+def _alias_annotation(knob: Knob, table: list[tuple[Any, Any]], closed: bool) -> str:
+    """The return annotation of a `values` alias's property: the Literal of its spellings when
+    it takes only those; else the knob's own annotation where every spelling fits it."""
+    spellings = [given for given, _ in table]
+    if closed:
+        inner = [g for g in spellings if g is not None]
+        text = "Literal[" + ", ".join(py_literal(g) for g in inner) + "]" if inner else "None"
+        return f"Optional[{text}]" if None in spellings and inner else text
+    base = base_scalar(knob.type)
+    if isinstance(base, Scalar) and base.name in ("str", "path") and all(isinstance(g, str) for g in spellings):
+        return knob.type.annotation()
+    return "Any"
 
 
 def mapped_flag_view(knob: Knob, alias: CliAlias, converter: str, values: tuple[Any, ...] | None) -> MappedFlagView:

@@ -239,6 +239,20 @@ def field_name(knob: Knob) -> tuple[str, bool]:
     return knob.name, False
 
 
+def _spelled(knob: Knob, value: Any) -> Any:
+    """A knob value as the real class's field spells it (a `values` field alias: 'Default')."""
+    alias = knob.field_aliases[0] if knob.field_aliases else None
+    return alias.to_alias(value) if alias is not None else value
+
+
+def _as_field(knob: Knob, value: Any, inverted: bool, home: bool) -> Any:
+    """A knob value as the field a spec line names holds it: the opposite for an inverted
+    alias, the alias's spelling for a `values` alias of the execution class."""
+    if inverted:
+        return _invert(value)
+    return _spelled(knob, value) if home else value
+
+
 def _invert(value: Any) -> Any:
     return value if value is None else not value
 
@@ -301,12 +315,17 @@ def exposures(knob: Knob) -> tuple[Exposure, ...]:
 def field_bullet(knob: Knob) -> FieldBullet:
     name, inverted = field_name(knob)
     values = None if inverted else _values(knob)
+    kind = type_text(knob)
+    if values is not None and knob.field_aliases and knob.field_aliases[0].values:
+        values = tuple(_spelled(knob, v) for v in values)
+        kind = "|".join(dict.fromkeys(_type_name(v) for v in values if v is not None))
+        kind += "|None" if None in values else ""
     return FieldBullet(
         knob=knob,
         name=name,
         inverse_of=knob.name if inverted else None,
-        type=type_text(knob),
-        default=py_literal(_invert(knob.default) if inverted else knob.default),
+        type=kind,
+        default=py_literal(_invert(knob.default) if inverted else _spelled(knob, knob.default)),
         purpose=sentence(knob.purpose),
         choices=set_display(values) if values is not None else None,
         bounds=bounds_text(knob),
@@ -385,11 +404,12 @@ def deprecated_flag(registry: Registry, knob: Knob, spelling: str) -> Deprecated
     for target_name, value in knob.deprecated.sets:
         target = registry.get(target_name)
         field, inverted = field_name(target) if target.home is Home.EXECUTION else (target.name, False)
+        home = target.home is Home.EXECUTION
         if isinstance(value, tuple):
-            mapping = tuple((py_literal(a), py_literal(_invert(b) if inverted else b)) for a, b in value)
+            mapping = tuple((py_literal(a), py_literal(_as_field(target, b, inverted, home))) for a, b in value)
             sets.append(SetText(field, None, mapping))
         else:
-            sets.append(SetText(field, py_literal(_invert(value) if inverted else value), ()))
+            sets.append(SetText(field, py_literal(_as_field(target, value, inverted, home)), ()))
     return DeprecatedFlag(
         knob=knob,
         flag=spelling,

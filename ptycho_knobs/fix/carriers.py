@@ -10,6 +10,9 @@ A `use-config` edit names the registry's generated home class and knob
    `PyTorchExecutionConfig`), under whichever of the knob's attribute names
    (`Knob.attr_names`: name, aliases, field aliases, some inverted) that class has.
 
+A field alias with `values` (`scheduler`, spelling 'Default' for 'default') never carries the
+knob: reading it gives the alias's spelling, not the value a call site needs.
+
 A carrier counts only once its attribute is found in the class body (a dataclass field, a
 class attribute or a property, also through base classes of the same file), read with
 `ast` and never imported.
@@ -92,6 +95,8 @@ def candidates(registry: Registry, knob: Knob, edit_class: str | None, edit_attr
     unique = []
     for c in out:
         key = (c.config.name, c.config.file, c.attr)
+        if knob.value_alias(c.attr) is not None:
+            continue  # it spells the values its own way (scheduler 'Default'): `config.attr` is not the knob's value
         if key not in seen:
             seen.add(key)
             unique.append(c)

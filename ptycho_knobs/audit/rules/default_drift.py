@@ -45,7 +45,25 @@ def describe(layer: Layer) -> str:
     what = layer.label
     if layer.invert and layer.stmt is not None and isinstance(layer.value, bool):
         what += f", which holds the opposite ({layer.stmt.name}={show(not layer.value)})"
+    elif spelled_otherwise(layer):
+        assert layer.alias is not None
+        what += f", which spells it {layer.alias.name}={show(written(layer))}"
     return f"{layer.where} ({what})"
+
+
+def written(layer: Layer) -> Any:
+    """The value as the layer's code (or spec) writes it, before any mapping into the knob's sense."""
+    if layer.stmt is not None:
+        return layer.stmt.value
+    return layer.spec.value if layer.spec is not None else NOT_LITERAL
+
+
+def spelled_otherwise(layer: Layer) -> bool:
+    """Whether the layer writes its value in a `values` field alias's own spelling ('Default')."""
+    raw = written(layer)
+    return (layer.alias is not None and raw is not NOT_LITERAL
+            and any(type(given) is type(raw) and given == raw for given, _ in layer.alias.values)
+            and not same(raw, layer.value))
 
 
 def groups_of(layers: list[Layer]) -> list[list[Layer]]:
@@ -70,7 +88,9 @@ class DefaultDrift(AuditRule):
     helpers (with the default their expression states: `enable_progress_bar = not getattr(args,
     'quiet', False)` is True) and registered signature defaults. (The spec is compared with the
     code by PK016.)
-    Inverted layers (`enable_progress_bar` for `quiet`) are compared inverted. One finding per
+    Inverted layers (`enable_progress_bar` for `quiet`) are compared inverted, and layers under a
+    field alias with `values` (`scheduler: str = 'Default'`) through that table, so the real
+    spelling of the registry default agrees (`fix` writes that spelling back). One finding per
     knob whose layers disagree, at the odd one out (the minority value; code before the
     registry), naming every layer and its value. The TF canonical field's
     default is left out when the registry declares it (`tf.default`).
@@ -176,7 +196,9 @@ def _edits(knob: Any, layers: list[Layer]) -> tuple[Edit, ...]:
             if not isinstance(value, bool):
                 continue
             value = not value
-        if lay.kind == "flag":
+        if lay.alias is not None:
+            value = lay.spelled(value)  # the code's spelling: 'Default' in a `scheduler` field
+        elif lay.kind == "flag":
             flags = set(st.owner.split(","))
             table = next((a.values for a in knob.cli_aliases if a.flag in flags and a.values), ())
             if table:
@@ -190,4 +212,4 @@ def _edits(knob: Any, layers: list[Layer]) -> tuple[Edit, ...]:
     return tuple(out)
 
 
-__all__ = ["DefaultDrift", "compared", "describe", "groups_of", "LABELS"]
+__all__ = ["DefaultDrift", "compared", "describe", "groups_of", "spelled_otherwise", "written", "LABELS"]

@@ -17,7 +17,8 @@ def rejects(check: Layer, value: Any) -> bool:
     if st.bound is not None:
         op, limit = st.bound
         if op == "in":
-            return any(same(value, v) for v in limit)
+            return any(same(value, check.to_knob(v)) for v in limit)
+        limit = check.to_knob(limit)
         if not isinstance(value, (int, float)) or isinstance(value, bool) or not isinstance(limit, (int, float)):
             return op in ("==", "!=") and ((value == limit) if op == "==" else (value != limit))
         return {"<": value < limit, "<=": value <= limit, ">": value > limit, ">=": value >= limit,
@@ -106,7 +107,7 @@ class OfferedRejected(AuditRule):
                     bad.setdefault(id(check), (check, []))[1].append((value, offer, how))
                     break
         for check, items in bad.values():
-            values = list(dict.fromkeys(repr(v) for v, _, _ in items))
+            values = _shown(items)
             code_offers = [o for _, o, _ in items if o.is_code]
             at = min(code_offers or [o for _, o, _ in items], key=lambda o: (o.path, o.line))
             line = next((ln for v, o, how in items if o is at for ln in [_offer_line(o, v)]), at.line)
@@ -154,17 +155,20 @@ class OfferedRejected(AuditRule):
         for branch in (lay for lay in layers if lay.kind == "branch" and lay.stmt is not None):
             st = branch.stmt
             assert st is not None
-            handled = [c for c in (st.choices or ()) if not any(same(c, w) for w in st.weak)]
+            # what the consumer compares with, in the knob's sense (a `scheduler` branch on 'Default')
+            choices = [branch.to_knob(c) for c in st.choices or ()]
+            weak = [branch.to_knob(w) for w in st.weak]
+            handled = [c for c in (st.choices or ()) if not any(same(branch.to_knob(c), w) for w in weak)]
             if st.form == "dict":
-                missing = [(v, o, how) for v, o, how in offers if not any(same(v, h) for h in (st.choices or ()))]
+                missing = [(v, o, how) for v, o, how in offers if not any(same(v, h) for h in choices)]
                 tail = f"which falls back to {st.value!r}" if st.value is not NOT_LITERAL else "which raises KeyError"
                 what = f"the lookup at {branch.where} ({st.detail} has no {{}})"
             else:
-                missing = [(v, o, how) for v, o, how in offers if any(same(v, w) for w in st.weak)]
+                missing = [(v, o, how) for v, o, how in offers if any(same(v, w) for w in weak)]
                 tail = "whose branch only logs a warning" + (
                     f" (the chain handles {', '.join(repr(h) for h in handled)})" if handled else "")
                 what = f"the consumer at {branch.where}"
-            values = list(dict.fromkeys(repr(v) for v, _, _ in missing if v is not None))
+            values = _shown([(v, o, how) for v, o, how in missing if v is not None])
             if not values:
                 continue
             who = _join(dict.fromkeys(f"{how} ({o.where})" for v, o, how in missing if v is not None))
@@ -190,13 +194,22 @@ def _offers(model: Model, knob: Knob, layers: list[Layer]) -> list[tuple[Any, La
         elif lay.kind == "field" and lay.choices:
             out.extend((c, lay, f"{lay.label}'s Literal type") for c in lay.choices)
         elif lay.kind == "spec-field" and lay.spec is not None:
-            out.extend((c, lay, "the spec") for c in lay.spec.choices or ())
-            out.extend((c, lay, "the spec") for c in lay.spec.offers)
+            out.extend((lay.to_knob(c), lay, "the spec") for c in lay.spec.choices or ())
+            out.extend((lay.to_knob(c), lay, "the spec") for c in lay.spec.offers)
         elif lay.kind == "spec-flag" and lay.spec is not None:
-            out.extend((c, lay, "the spec's flag table") for c in lay.spec.offers)
+            out.extend((lay.to_knob(c), lay, "the spec's flag table") for c in lay.spec.offers)
         elif lay.kind == "check" and st is not None and lay.choices and st.bound is None and st.form != "guard":
             out.extend((c, lay, "the validation's accepted values") for c in lay.choices)
     return out
+
+
+def _shown(items: list[tuple[Any, Layer, str]]) -> list[str]:
+    """The distinct offered values, each as the first layer offering it writes it ('MultiStage'
+    for a `scheduler` field, though compared as the knob's 'multistage')."""
+    shown: dict[str, str] = {}
+    for value, offer, _ in items:
+        shown.setdefault(repr(value), repr(offer.spelled(value)))
+    return list(dict.fromkeys(shown.values()))
 
 
 def _help_offers(text: str) -> list[Any]:
@@ -214,6 +227,7 @@ def _offer_line(layer: Layer, value: Any) -> int:
         lines = layer.file.path.read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError:
         return layer.line
+    value = layer.spelled(value)
     token = repr(value) if not isinstance(value, str) else value
     for n in range(st.detail_at.line, st.detail_at.end_line + 1):
         if 0 < n <= len(lines) and token in lines[n - 1]:
@@ -234,9 +248,12 @@ def _choices_edit(knob: Knob, at: Layer, values: list[Any]) -> tuple[Edit, ...]:
         wanted = tuple(base.values) if isinstance(base, LiteralOf) else None
     if wanted is None:
         return ()
-    table = next((a.values for a in knob.cli_aliases if a.flag in st.owner.split(",") and a.values), ())
-    back = {repr(mine): given for given, mine in table}
-    spelled = tuple(back.get(repr(v), v) for v in wanted)
+    if at.alias is not None:  # the flag's dest is a `values` field alias: its choices are spelled that way
+        spelled = tuple(at.spelled(v) for v in wanted)
+    else:
+        table = next((a.values for a in knob.cli_aliases if a.flag in st.owner.split(",") and a.values), ())
+        back = {repr(mine): given for given, mine in table}
+        spelled = tuple(back.get(repr(v), v) for v in wanted)
     return (Edit("set-choices", at.path, st.choices_at, knob.name, spelled),)
 
 
