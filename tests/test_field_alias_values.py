@@ -299,3 +299,33 @@ def test_fix_writes_the_alias_spelling_never_the_knobs(project: Any) -> None:
     assert "scheduler: str = 'Default'\n" in (root / "ptycho_torch" / "config_params.py").read_text()
     assert "default='Default', choices=" in (root / "ptycho_torch" / "cli.py").read_text()
     assert audit("--select", "PK002") == []
+
+
+# -- run.yaml: a field alias means what the real field means ---------------------------------
+
+def _resolve_yaml(tmp_path, text):
+    from ptycho_knobs.registry import load_registry
+    from ptycho_knobs.runtime.resolve import resolve
+
+    run = tmp_path / "run.yaml"
+    run.write_text(text, encoding="utf-8")
+    registry = load_registry(Path(__file__).resolve().parents[1] / "knob_registry.yaml")
+    return resolve(registry, run, {}, {})
+
+
+def test_run_yaml_alias_keys_are_read_in_the_real_fields_sense(tmp_path):
+    run = _resolve_yaml(tmp_path, "enable_progress_bar: true\nscheduler: MultiStage\n")
+    assert run.values["quiet"].value is False  # enable_progress_bar holds the opposite of quiet
+    assert run.values["scheduler_type"].value == "multistage"
+    assert run.values["scheduler_type"].source == "run.yaml:2"
+
+
+def test_run_yaml_alias_key_with_an_unknown_spelling_names_the_accepted_ones(tmp_path):
+    from ptycho_knobs.errors import RunConfigError
+
+    with pytest.raises(RunConfigError) as info:
+        _resolve_yaml(tmp_path, "scheduler: Bogus\n")
+    text = str(info.value) + str(getattr(info.value, "hint", ""))
+    assert "run.yaml" in text and "'Default', 'Exponential', 'MultiStage', 'Adaptive'" in text
+    with pytest.raises(RunConfigError, match="must be true or false"):
+        _resolve_yaml(tmp_path, "enable_progress_bar: maybe\n")

@@ -199,15 +199,33 @@ def _apply_yaml(registry: Registry, settable: dict[str, Knob], path: Path, value
             raise RunConfigError(path, entry.key_line, entry.key_col,
                                  f"{key!r} sets knob {knob.name!r} again (already set as {seen[knob.name]!r})")
         seen[knob.name] = key
-        try:
-            value = coerce_yaml(knob.type, node.plain())
-        except ValueError:
-            raise RunConfigError(path, node.line, node.col, f"{key}: {describe_mismatch(knob.type, node.plain())}") from None
+        value = _in_knob_sense(path, key, knob, node)
         problem = knob.constraints.violation(value)
         if problem is not None:
             raise RunConfigError(path, node.line, node.col, f"{key}: {value!r} {problem}")
         values[knob.name] = Resolved(value, f"{path.name}:{node.line}")
         positions[knob.name] = (node.line, node.col)
+
+
+def _in_knob_sense(path: Path, key: str, knob: Knob, node: yamlpos.Node) -> Any:
+    """The value of `key: value` as the knob holds it. A field alias means what the real field
+    means: `enable_progress_bar: true` is quiet false, `scheduler: Default` is 'default'."""
+    raw = node.plain()
+    alias = next((a for a in knob.field_aliases if a.name == key and a.name != knob.name), None)
+    if alias is not None and alias.invert:
+        if not isinstance(raw, bool):
+            raise RunConfigError(path, node.line, node.col, f"{key}: must be true or false, got {raw!r}")
+        raw = not raw
+    elif alias is not None and alias.values:
+        raw = alias.to_knob(raw)
+    try:
+        return coerce_yaml(knob.type, raw)
+    except ValueError:
+        hint = None
+        if alias is not None and alias.values:
+            hint = f"{key} takes {', '.join(repr(g) for g, _ in alias.values)} (or set {knob.name!r} directly)"
+        raise RunConfigError(path, node.line, node.col, f"{key}: {describe_mismatch(knob.type, node.plain())}",
+                             hint) from None
 
 
 def _reserved(path: Path, key: str, node: yamlpos.Node) -> Any:
