@@ -283,8 +283,14 @@ def render(cands: list[Candidate], skipped: list[str], command: str) -> str:
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
+BY_NAME = "# "
+"""Marks a proposed source matched by name alone (a parameter called `device`): printed commented out."""
+
+
 def missing_sources(project: ProjectContext) -> dict[str, list[str]]:
-    """Registry knob -> source lines for the statements its sources do not point at yet."""
+    """Registry knob -> source lines for the statements its sources do not point at yet. A
+    signature default is tied to a knob by the parameter's name only (`Collate(device=None)`
+    is a torch device, not the accelerator), so those lines start with BY_NAME: the user decides."""
     model: Model = project.model
     _ROOTS[:] = project.roots
     out: dict[str, list[str]] = {}
@@ -293,6 +299,8 @@ def missing_sources(project: ProjectContext) -> dict[str, list[str]]:
             if lay.registered or lay.kind == "registry":
                 continue
             src = _spec_source(project, lay) if lay.spec is not None else _layer_source(lay) if lay.file else ""
+            if src and lay.kind == "param":
+                src = BY_NAME + src
             if src and src not in out.get(knob.name, []):
                 out.setdefault(knob.name, []).append(src)
     return out
@@ -328,12 +336,23 @@ def _layer_source(lay: Layer) -> str:
     return src
 
 
+def source_counts(found: dict[str, list[str]]) -> tuple[int, int, int]:
+    """(sure sources, knobs with one, sources matched by parameter name only)."""
+    sure = {k: [s for s in v if not s.startswith(BY_NAME)] for k, v in found.items()}
+    weak = sum(1 for v in found.values() for s in v if s.startswith(BY_NAME))
+    return sum(map(len, sure.values())), sum(1 for v in sure.values() if v), weak
+
+
 def render_sources(found: dict[str, list[str]], command: str) -> str:
-    lines = [f"# {command}: sources the registry's knobs do not point at yet ({sum(map(len, found.values()))} in "
-             f"{len(found)} knobs). Paste each list under that knob's `sources:`."]
+    sure, knobs, weak = source_counts(found)
+    lines = [f"# {command}: sources the registry's knobs do not point at yet ({sure} in "
+             f"{knobs} knobs). Paste each list under that knob's `sources:`."]
+    if weak:
+        lines.append(f"# {weak} parameter(s) only share a knob's name; they are commented out: uncomment the ones "
+                     "that really take the knob.")
     for name, sources in found.items():
         lines.append(f"{name}:")
-        lines += [f"  - {s}" for s in sources]
+        lines += [f"  # - {s[len(BY_NAME):]}" if s.startswith(BY_NAME) else f"  - {s}" for s in sources]
     return "\n".join(lines) + "\n"
 
 

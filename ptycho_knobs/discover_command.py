@@ -27,7 +27,7 @@ def discover(paths: tuple[str, ...], sources_mode: bool, no_cache: bool) -> None
     """
     from ptycho_knobs.audit.engine import Options, build_project
     from ptycho_knobs.cli_support import app_context
-    from ptycho_knobs.discover import candidates, missing_sources, render, render_sources
+    from ptycho_knobs.discover import candidates, missing_sources, render, render_sources, source_counts
     from ptycho_knobs.errors import UsageError
 
     missing = [p for p in paths if not Path(p).exists()]
@@ -43,8 +43,9 @@ def discover(paths: tuple[str, ...], sources_mode: bool, no_cache: bool) -> None
         click.echo(render_sources(found, command), nl=False)
         for line in not_read:
             click.echo(f"warning: {line}", err=True)
-        click.echo(f"{sum(map(len, found.values()))} source(s) missing in {len(found)} knob(s)"
-                   f"{unread_note(not_read)}.", err=True)
+        sure, knobs, weak = source_counts(found)
+        by_name = f"; {weak} more parameter(s) share a knob's name (commented out)" if weak else ""
+        click.echo(f"{sure} source(s) missing in {knobs} knob(s){by_name}{unread_note(not_read)}.", err=True)
         return
     cands, skipped = candidates(project)
     click.echo(render(cands, [*not_read, *skipped], command), nl=False)

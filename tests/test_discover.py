@@ -301,6 +301,18 @@ def test_discover_sources_lists_unregistered_call_site_until_it_is_added(project
     assert again.stderr == "2 source(s) missing in 1 knob(s).\n"
 
 
+def test_discover_sources_comments_out_parameters_that_only_share_a_knobs_name(project):
+    """`def load(num_workers=2)` may or may not take the knob: proposed, commented out, not counted."""
+    (project / "knob_registry.yaml").write_text(SOURCES_REGISTRY)
+    (project / "mypkg" / "io.py").write_text(
+        "from mypkg.config import TrainingConfig\n\n\ndef load(path, num_workers=2):\n    return TrainingConfig, path\n")
+    result = cli("discover", "mypkg/", "--sources")
+    assert result.exit_code == 0, result.output
+    assert '  # - {file: "mypkg/io.py", line: 4, param: "load.num_workers"}' in result.stdout.splitlines()
+    assert result.stderr == ("3 source(s) missing in 2 knob(s); 1 more parameter(s) share a knob's name "
+                             "(commented out).\n")
+
+
 # -- 7. bad input -------------------------------------------------------------------------
 
 
