@@ -60,12 +60,19 @@ def test_fixture_snapshot(project, fmt):
     assert result.exit_code == 1
     if fmt == "json":
         data = json.loads(result.stdout)
-        assert set(data[0]) == {"path", "line", "col", "end_line", "code", "rule", "knob", "message"}
+        assert set(data[0]) == {"path", "line", "col", "end_line", "code", "rule", "knob", "message", "related"}
+        drift = next(d for d in data if d["code"] == "PK002" and d["knob"] == "num_workers")
+        assert drift["related"] == [{"path": "ptycho_torch/train.py", "line": 56, "message": "--num-workers"}]
     if fmt == "sarif":
         sarif = json.loads(result.stdout)
         assert sarif["version"] == "2.1.0"
         results = sarif["runs"][0]["results"]
         assert any("fixes" in r for r in results if r["ruleId"] == "PK003")
+        divergent = next(r for r in results if r["ruleId"] == "PK014")
+        assert divergent["relatedLocations"] == [{
+            "id": 1, "physicalLocation": {"artifactLocation": {"uri": "ptycho_torch/train_utils.py"},
+                                          "region": {"startLine": 37}},
+            "message": {"text": "DataLoader(prefetch_factor=4)"}}]
 
 
 def test_clean_selection_exits_zero(project):

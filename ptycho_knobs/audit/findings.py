@@ -240,4 +240,5 @@ class Finding:
             "rule": self.rule,
             "knob": self.knob,
             "message": self.message,
+            "related": [{"path": path, "line": line, "message": what} for path, line, what in self.related],
         }

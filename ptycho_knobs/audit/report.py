@@ -89,6 +89,12 @@ def sarif(findings: list[Finding], rules: list[type[AuditRule]]) -> dict:
                 "region": {"startLine": f.line, "startColumn": f.col, "endLine": f.end_line},
             }}],
         }
+        if f.related:  # the other sides of a disagreement, each a place to jump to
+            result["relatedLocations"] = [{
+                "id": n,
+                "physicalLocation": {"artifactLocation": {"uri": path}, "region": {"startLine": line}},
+                "message": {"text": what},
+            } for n, (path, line, what) in enumerate(f.related, 1)]
         if f.knob:
             result["properties"] = {"knob": f.knob}
         if f.fix:
