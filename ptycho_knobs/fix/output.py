@@ -162,6 +162,12 @@ def summary(plan: Plan, wrote: bool, explain: bool = False) -> str:
         n = sum(plan.appeared.values())
         tail = (f"\nThe audit of the fixed tree reports {n} finding{'s' if n != 1 else ''} the old one did not "
                 f"({', '.join(f'{c} x{k}' for c, k in sorted(plan.appeared.items()))}): run `ptycho-knobs audit`.")
+        if plan.appeared.get("PK016"):
+            tail += ("\nPK016: the spec still states the old values; `ptycho-knobs generate` renders its generated "
+                     "sections from the registry (the rest of the spec is yours to edit).")
+        if plan.appeared.get("PK001"):
+            tail += ("\nPK001: a spot another rule reported before (now fixed) still passes a hard-coded literal: "
+                     "thread the config in there, or suppress it with a reason.")
     if not left:
         return head + "; nothing left." + tail + "\n"
     out = [f"{head}; {len(left)} left ({_codes([f for f, _ in left])}):"]
