@@ -81,8 +81,14 @@ def test_fix_write_on_the_snapshot(copy):
     assert shown.exit_code == 1
     patch = shown.stdout_bytes.decode()
 
+    assert git(copy, "status", "--porcelain") == ""  # the dry run wrote nothing
+
     result = cli(copy, "fix", "ptycho_torch/", "--write", "--explain")
     assert result.exit_code == 1, result.stderr  # fixes applied, findings left
+    # the dry run promised what --write did (both hold their edits to an audit of the fixed tree)
+    promised = next(ln for ln in shown.stderr.splitlines() if ln.startswith("Would fix "))
+    assert promised.replace("Would fix ", "Fixed ").replace(" (--write applies them)", "") == \
+        next(ln for ln in result.stderr.splitlines() if ln.startswith("Fixed "))
     fixed = [ln for ln in result.stderr.splitlines() if re.search(r": PK\d+ (\[\w+\] )?fixed: ", ln)]
     summary = next(ln for ln in result.stderr.splitlines() if ln.startswith("Fixed "))
     head = re.match(r"Fixed (\d+) findings? \(([^)]*)\) in (\d+) files?", summary)

@@ -81,9 +81,31 @@ def _is_ancestor(real: str, folder: str) -> bool:
     return here == real or here.startswith(real.rstrip(os.sep) + os.sep)
 
 
+_overlay: dict[str, bytes] = {}
+
+
+class overlay:  # noqa: N801 (used as a context manager: `with overlay({...}):`)
+    """Audit as if these files held these bytes: `fix` without --write checks its edits against
+    an audit of the edited tree, and writes nothing."""
+
+    def __init__(self, contents: dict[Path, bytes]) -> None:
+        self.contents = {os.path.realpath(p): data for p, data in contents.items()}
+
+    def __enter__(self) -> None:
+        _overlay.update(self.contents)
+
+    def __exit__(self, *exc: object) -> None:
+        _overlay.clear()
+
+
 def read(entry: Entry) -> None:
     if entry.problem:
         return
+    if _overlay:
+        data = _overlay.get(os.path.realpath(entry.path))
+        if data is not None:
+            entry.data = data
+            return
     try:
         size = os.stat(entry.path).st_size
         if size > MAX_BYTES:

@@ -94,13 +94,17 @@ def fix(paths: tuple[str, ...], write: bool, select: tuple[str, ...], ignore: tu
             if error:
                 refused.append(f"error: {shown}: {error}")
                 drop_file(plan, shown, Reason("changed", error, shown))
-        if plan.files:
-            # What was fixed is what the audit of the written tree no longer reports (a rule may
-            # compare more places than its edits cover): audit again and hold the plan to it.
-            from ptycho_knobs.fix.engine import verify
+    if plan.files:
+        # What is fixed is what the audit of the fixed tree no longer reports (a rule may compare
+        # more places than its edits cover): audit again and hold the plan to it. Without
+        # --write the edited bytes are overlaid on the tree for that audit; nothing is written.
+        from ptycho_knobs.audit.files import overlay
+        from ptycho_knobs.fix.engine import verify
 
+        edited = {} if write else {r.path: r.new for r in plan.files.values() if r.new is not None}
+        with overlay(edited):
             verify(plan, result.findings, run_audit(list(paths), registry, options).findings)
-    else:
+    if not write:
         out = b"".join(unified_diff(plan.files[shown]) for shown in sorted(plan.files))
         if out:
             click.echo(out, nl=False)  # bytes: each file's hunks in that file's own encoding

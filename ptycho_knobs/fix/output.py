@@ -160,7 +160,8 @@ def summary(plan: Plan, wrote: bool, explain: bool = False) -> str:
     tail = ""
     if plan.appeared:
         n = sum(plan.appeared.values())
-        tail = (f"\nThe audit of the fixed tree reports {n} finding{'s' if n != 1 else ''} the old one did not "
+        tail = (f"\nThe audit of the fixed tree {'reports' if wrote else 'would report'} {n} "
+                f"finding{'s' if n != 1 else ''} the old one did not "
                 f"({', '.join(f'{c} x{k}' for c, k in sorted(plan.appeared.items()))}): run `ptycho-knobs audit`.")
         if plan.appeared.get("PK016"):
             tail += ("\nPK016: the spec still states the old values; `ptycho-knobs generate` renders its generated "
