@@ -137,6 +137,12 @@ class DefaultDrift(AuditRule):
                 "ptycho_torch/example.py:5 (getattr(args, 'quiet', ...)), ptycho_torch/example.py:6 "
                 "(PyTorchExecutionConfig(enable_progress_bar=...), which holds the opposite (enable_progress_bar=True)) "
                 "and in the registry"),
+        Invalid("from dataclasses import dataclass\n@dataclass\nclass TrainingConfig:\n    num_workers: int = 4\n"
+                "    batch_size: int = 16\n    num_workers: int = 0\n", 6, 5,
+                "[num_workers] defaults disagree: 0 at ptycho_torch/example.py:6 (TrainingConfig.num_workers); 4 at "
+                "ptycho_torch/example.py:4 (TrainingConfig.num_workers) and in the registry; TrainingConfig.num_workers "
+                "is declared 2 times in one class body (ptycho_torch/example.py:4, ptycho_torch/example.py:6): the "
+                "last one wins"),
     ]
 
     def check_project(self, ctx: ProjectContext) -> Iterable[Finding]:
@@ -151,11 +157,24 @@ class DefaultDrift(AuditRule):
             at = min(odd, key=lambda lay: (_PLACE[lay.kind], lay.path, lay.line))
             first = next(g for g in groups if at in g)
             message = "defaults disagree: " + "; ".join(_part(g) for g in [first, *(g for g in groups if g is not first)])
+            message += _redeclared(layers)
             related = tuple((lay.path, lay.line, lay.label) for lay in layers if lay is not at and lay.kind != "registry")
             yield self.finding(at.path, Span(at.line, at.col, at.line), knob.name, message,
                                text=f"{knob.name}|{'|'.join(sorted(repr(g[0].value) for g in groups))}",
                                scope=(at.line, at.stmt.at.end_line if at.stmt else at.line),
                                edits=_edits(knob, layers), related=related)
+
+
+def _redeclared(layers: list[Layer]) -> str:
+    """A class body that declares one field twice: Python keeps the last, silently."""
+    seen: dict[tuple[str, str], list[Layer]] = {}
+    for lay in layers:
+        if lay.kind == "field" and lay.stmt is not None:
+            seen.setdefault((lay.path, lay.label), []).append(lay)
+    notes = [f"; {twice[0].label} is declared {len(twice)} times in one class body "
+             f"({', '.join(f'{lay.path}:{lay.line}' for lay in twice)}): the last one wins"
+             for twice in seen.values() if len(twice) > 1]
+    return "".join(notes)
 
 
 def _part(group: list[Layer]) -> str:
