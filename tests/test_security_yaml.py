@@ -1,6 +1,10 @@
 """Hostile YAML, in the registry and in run.yaml: alias bombs, recursive aliases, deep
 nesting and values the safe constructor cannot build are located errors (exit 2) found in
-milliseconds, in bounded memory, never a traceback. Ordinary anchors and merges still load.
+bounded memory, never a traceback. Ordinary anchors and merges still load.
+
+Memory is what the tests bound, because it is deterministic: an expanded depth-6 bomb takes
+about 800 MB, a refused one a few MB. How fast the refusal comes is timed in
+`benchmarks/bench_yaml_bomb.py`, not here, so a loaded CI machine cannot fail the suite.
 """
 
 from __future__ import annotations
@@ -8,8 +12,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
+import tracemalloc
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -30,13 +36,32 @@ def bomb(depth: int, key: str = "extra", indent: str = "") -> str:
     return "\n".join(lines) + "\n"
 
 
-def run(cwd: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], float]:
+# A few MB is what loading the shipped registry itself takes; an expansion the budget let
+# through would be hundreds of MB (9**6 nodes and up).
+MEMORY_BOUND = 32 * 2**20
+E = TypeVar("E", bound=Exception)
+
+
+def refused(load: Callable[[], object], error: type[E]) -> E:
+    """The `error` that `load` raised, after checking its peak allocation stayed bounded."""
+    tracemalloc.start()
+    try:
+        with pytest.raises(error) as info:
+            load()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < MEMORY_BOUND, f"peak {peak / 2**20:.0f} MiB while refusing"
+    return info.value
+
+
+def run(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PTYCHO_KNOBS_")}
-    start = time.perf_counter()
+    # The timeout only stops a hang from stalling the suite; an unbounded bomb never returns.
     proc = subprocess.run([sys.executable, "-m", "ptycho_knobs", *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=60)
+                          text=True, timeout=120)
     assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
-    return proc, time.perf_counter() - start
+    return proc
 
 
 @pytest.mark.parametrize("depth", [6, 8, 10])
@@ -57,28 +82,20 @@ def test_an_alias_bomb_in_the_registry_is_refused_fast(tmp_path: Path, depth: in
     registry = tmp_path / "knob_registry.yaml"
     registry.write_text(text)
     assert len(payload) < 1200
-    start = time.perf_counter()
-    with pytest.raises(RegistryError) as info:
-        load_registry(registry)
-    assert time.perf_counter() - start < 1.0
-    err = info.value
+    err = refused(lambda: load_registry(registry), RegistryError)
     assert "YAML aliases expand this value to" in err.message and "alias bomb" in err.message
     assert first < err.line <= first + depth, (err.line, first)  # the anchored line that blows up
     for args in (("knobs", "list"), ("generate", "--check"), ("audit", ".")):
-        proc, seconds = run(tmp_path, *args)
+        proc = run(tmp_path, *args)
         assert proc.returncode == 2 and f"knob_registry.yaml:{err.line}:" in proc.stderr, proc.stderr
-        assert seconds < 20  # a process start; the bomb itself takes milliseconds (asserted above)
 
 
 def test_an_alias_bomb_in_run_yaml_is_refused_fast(tmp_path: Path) -> None:
     payload = bomb(9, key="data_args")
     config = tmp_path / "run.yaml"
     config.write_text("epochs: 1\n" + payload)
-    start = time.perf_counter()
-    with pytest.raises(RunConfigError) as info:
-        yamlpos.load(config, RunConfigError)
-    assert time.perf_counter() - start < 1.0 and "alias bomb" in info.value.message
-    proc, _ = run(ROOT, "train", "--config", str(config), "--dry-run")
+    assert "alias bomb" in refused(lambda: yamlpos.load(config, RunConfigError), RunConfigError).message
+    proc = run(ROOT, "train", "--config", str(config), "--dry-run")
     assert proc.returncode == 2 and "run.yaml:" in proc.stderr and "alias bomb" in proc.stderr
 
 
@@ -97,7 +114,7 @@ def test_other_hostile_yaml_is_a_located_error(tmp_path: Path, text: str, line: 
     with pytest.raises(RegistryError) as info:
         load_registry(registry)
     assert info.value.line == line and message in info.value.message, info.value.render()
-    proc, _ = run(tmp_path, "knobs", "list")
+    proc = run(tmp_path, "knobs", "list")
     assert proc.returncode == 2 and f"knob_registry.yaml:{line}:" in proc.stderr and message in proc.stderr
 
 
