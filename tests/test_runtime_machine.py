@@ -89,6 +89,7 @@ def test_readme_example_has_no_warning_of_its_own_making(tmp_path: Path) -> None
     """One epoch of examples/run.yaml: the logging interval fits its 16 batches per epoch."""
     out = _example("run.yaml", tmp_path, "--epochs", "1")
     assert _own_warnings(out) == [], out
+    assert "LeafSpec" not in out  # Lightning's own use of a deprecated torch API (lightning 2.6, torch >= 2.10)
     assert "reconstruction: amplitude_mae=" in out
 
 
@@ -96,3 +97,19 @@ def test_usable_cores_follows_the_affinity_mask() -> None:
     if hasattr(os, "sched_getaffinity"):
         assert usable_cores() == len(os.sched_getaffinity(0))
     assert usable_cores() >= 1
+
+
+def test_only_lightnings_own_leafspec_deprecation_is_dropped() -> None:
+    """The filter names the message and Lightning's modules: the same warning elsewhere still shows."""
+    import warnings
+
+    from ptycho_knobs.runtime import chatter
+
+    message = "`isinstance(treespec, LeafSpec)` is deprecated, use `isinstance(treespec, TreeSpec)` instead."
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        chatter.drop_tips()
+        for module in ("lightning.pytorch.utilities._pytree", "users_own_code", "lightning_extras"):
+            warnings.warn_explicit(message, FutureWarning, f"{module}.py", 1, module=module)
+        warnings.warn_explicit("another deprecation", FutureWarning, "x.py", 1, module="lightning.pytorch.core")
+    assert [w.filename for w in seen] == ["users_own_code.py", "lightning_extras.py", "x.py"]

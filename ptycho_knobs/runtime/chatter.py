@@ -8,17 +8,24 @@ so it raises those two parents to WARNING while the objects are built (warnings,
 through the warnings module, still show). A real run keeps Lightning's banners and model
 summary and drops only the tips. Nothing is monkeypatched: these are logging filters and
 levels, restored afterwards.
+
+One warning is dropped too: the FutureWarning torch raises when Lightning's own code builds a
+`LeafSpec` (lightning 2.6 with torch >= 2.10). It is about Lightning's source, printed on every
+run, and nothing a user of this tool can change; a filter on that exact message from Lightning's
+modules, so every other warning, that one from any other caller included, still shows.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import warnings
 from collections.abc import Iterator
 
 PARENTS = ("lightning.pytorch", "lightning.fabric")
 RANK_ZERO = ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero")
 TIP_MARK = "Tip:"
+LIBRARY_INTERNAL = (r"`isinstance\(treespec, LeafSpec\)` is deprecated", r"lightning\.")
 
 
 class DropTips(logging.Filter):
@@ -33,6 +40,8 @@ _TIPS = DropTips()
 
 def drop_tips() -> None:
     """Installed once per process, on the loggers that emit the tips (idempotent)."""
+    message, module = LIBRARY_INTERNAL
+    warnings.filterwarnings("ignore", message=message, category=FutureWarning, module=module)
     for name in RANK_ZERO:
         logger = logging.getLogger(name)
         if _TIPS not in logger.filters:
