@@ -122,10 +122,10 @@ def audit(paths: tuple[str, ...], fmt: str, select: tuple[str, ...], ignore: tup
     findings = result.findings
 
     if fix_locations:
-        from ptycho_knobs.audit.engine import _display_other
+        from ptycho_knobs.audit.files import display_path
         from ptycho_knobs.audit.fix_locations import fix_locations as apply_fixes
 
-        shown = _display_other(registry.path)
+        shown = display_path(registry.path)
         text, count = apply_fixes(registry.path, findings, diff, shown)
         if diff:
             click.echo(text, nl=False)

@@ -23,6 +23,7 @@ from ptycho_knobs.audit.files import (  # shared with the fast path
     Entry,
     clear_inputs,
     default_cache_dir,
+    display_path,
     note_input,
     read,
     walk_and_read,
@@ -172,7 +173,7 @@ def outside_entries(registry: Registry, roots: list[Path], entries: list[Entry])
                     break
                 if real not in inside and real not in seen:
                     seen.add(real)
-                    entry = Entry(path, _display_other(path))
+                    entry = Entry(path, display_path(path))
                     read(entry)
                     note_input(path, entry.data or b"")
                     out.append(entry)
@@ -193,7 +194,7 @@ def read_spec(registry: Registry, anchors: tuple[Path, ...]) -> tuple[str, list[
                 text = data.decode("utf-8")
             except (OSError, UnicodeDecodeError):
                 return None
-            return _display_other(path), parse_spec(text)
+            return display_path(path), parse_spec(text)
     return None
 
 
@@ -285,8 +286,8 @@ def build_project(paths: list[str], registry: Registry, options: Options,
         contexts.append(FileContext(entry.path, entry.shown, f, index))
     others = [FileContext(e.path, e.shown, facts[e.path], index) for e in outside
               if e.path in facts and not facts[e.path].problem]
-    tf_shown = _display_other(options.tf_config) if options.tf_config else ""
-    project = ProjectContext(contexts, roots, index, registry_shown or _display_other(registry.path),
+    tf_shown = display_path(options.tf_config) if options.tf_config else ""
+    project = ProjectContext(contexts, roots, index, registry_shown or display_path(registry.path),
                              options.tf_config, tf_shown, display, others, read_spec(registry, anchors), anchors,
                              complete_reads=bool(has_class))
     return project, findings, stats, internal
@@ -346,11 +347,6 @@ def _meta(shown: str, code: str, message: str, line: int, col: int) -> Finding:
     from ptycho_knobs.audit.rules import meta
 
     return Finding(shown, line, col, line, code, meta.NAMES[code], None, message, text=message)
-
-
-def _display_other(path: Path) -> str:
-    rel = os.path.relpath(os.path.abspath(path))
-    return rel if not rel.startswith("..") else os.path.abspath(path)
 
 
 def _apply_suppressions(found: list[Finding], sups: tuple) -> tuple[list[Finding], set[int]]:

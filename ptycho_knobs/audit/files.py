@@ -33,6 +33,14 @@ class Entry:
         return f"Entry({self.shown!r}, problem={self.problem!r})"
 
 
+def display_path(path: Path | str) -> str:
+    """A file outside the typed paths as messages and diffs show it: relative to the working
+    directory when it is below it, absolute otherwise (a chain of ../ says less)."""
+    absolute = os.path.abspath(path)
+    rel = os.path.relpath(absolute)
+    return Path(absolute if rel.startswith("..") else rel).as_posix()
+
+
 def _shown(typed: str, root: Path, path: Path) -> str:
     if path == root:
         return os.path.normpath(typed)

@@ -11,6 +11,7 @@ from collections import Counter
 from pathlib import Path
 
 from ptycho_knobs.atomic import atomic_open
+from ptycho_knobs.audit.files import display_path
 from ptycho_knobs.fix.engine import FileResult, Plan, Reason
 
 NO_NEWLINE = "\\ No newline at end of file\n"
@@ -23,12 +24,6 @@ def _lines(text: str) -> list[str]:
     if parts[-1]:
         out.append(parts[-1])
     return out
-
-
-def display_path(path: Path) -> str:
-    """`path` relative to the working directory (absolute when it is outside)."""
-    rel = os.path.relpath(os.path.abspath(path))
-    return Path(rel).as_posix() if not rel.startswith("..") else Path(os.path.abspath(path)).as_posix()
 
 
 def unified_diff(result: FileResult) -> bytes:
