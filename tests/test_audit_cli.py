@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from project_helpers import enter_project
 
 from ptycho_knobs.cli import main
 
@@ -29,10 +30,7 @@ def project(tmp_path, monkeypatch):
     """A private copy of the fixture tree as the working directory, with its own cache."""
     root = tmp_path / "repo"
     shutil.copytree(FIXTURE, root)
-    monkeypatch.chdir(root)
-    monkeypatch.setenv("PTYCHO_KNOBS_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.delenv("PTYCHO_KNOBS_REGISTRY", raising=False)
-    return root
+    return enter_project(monkeypatch, root, tmp_path / "cache")
 
 
 def audit(*args: str):

@@ -10,24 +10,20 @@ import sys
 from pathlib import Path
 
 import pytest
+from project_helpers import enter_project
 
 from ptycho_knobs import fastpath
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent
 FIXTURE = HERE / "fixtures" / "audit_project"
-ENV_DROP = ("PTYCHO_KNOBS_REGISTRY", "PTYCHO_KNOBS_DEBUG_FASTPATH", "XDG_CACHE_HOME", "PTYCHO_KNOBS_CACHE_DIR")
 
 
 @pytest.fixture
 def project(tmp_path, monkeypatch):
     root = tmp_path / "repo"
     shutil.copytree(FIXTURE, root)
-    monkeypatch.chdir(root)
-    for name in ENV_DROP:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("PTYCHO_KNOBS_CACHE_DIR", str(tmp_path / "cache"))
-    return root
+    return enter_project(monkeypatch, root, tmp_path / "cache")
 
 
 def run(*args: str, debug: bool = False, **env: str) -> subprocess.CompletedProcess[bytes]:

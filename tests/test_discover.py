@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
+from project_helpers import enter_project
 
 from ptycho_knobs.cli import main
 
@@ -85,14 +86,7 @@ def line_of(text: str, needle: str) -> int:
 @pytest.fixture
 def project(tmp_path, monkeypatch):
     """The fixture project as the working directory, with an empty registry next to it."""
-    for rel, text in FILES.items():
-        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / rel).write_text(text)
-    (tmp_path / "knob_registry.yaml").write_text(EMPTY_REGISTRY)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("PTYCHO_KNOBS_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.delenv("PTYCHO_KNOBS_REGISTRY", raising=False)
-    return tmp_path
+    return enter_project(monkeypatch, tmp_path, tmp_path / "cache", FILES, EMPTY_REGISTRY)
 
 
 def cli(*args: str, registry: str | Path = "knob_registry.yaml"):
@@ -224,8 +218,7 @@ def test_discover_on_snapshot_proposes_no_registered_name(monkeypatch, tmp_path)
         pytest.skip(f"{SNAPSHOT} (the PtychoPINN snapshot) is not present")
     from ptycho_knobs.registry import load_registry
 
-    monkeypatch.setenv("PTYCHO_KNOBS_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.chdir(tmp_path)
+    enter_project(monkeypatch, tmp_path, tmp_path / "cache")
     result = cli("discover", str(SNAPSHOT), "--no-cache", registry=SHIPPED_REGISTRY)
     assert result.exit_code == 0, result.output
     names = list(proposed(result.stdout))

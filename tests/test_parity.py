@@ -15,6 +15,7 @@ import sys
 
 import pytest
 from click.testing import CliRunner
+from project_helpers import enter_project
 
 from ptycho_knobs.cli import main
 
@@ -107,14 +108,7 @@ CALL = ("mypkg/train.py", line_of("mypkg/train.py", "Trainer("))
 
 @pytest.fixture
 def project(tmp_path, monkeypatch):
-    for rel, text in FILES.items():
-        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / rel).write_text(text)
-    (tmp_path / "knob_registry.yaml").write_text(REGISTRY)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("PTYCHO_KNOBS_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.delenv("PTYCHO_KNOBS_REGISTRY", raising=False)
-    return tmp_path
+    return enter_project(monkeypatch, tmp_path, tmp_path / "cache", FILES, REGISTRY)
 
 
 def cli(*args: str, registry: str = "knob_registry.yaml"):
