@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, ClassVar
 
-from ptycho_knobs.audit.findings import CallFact, Edit, FileFacts, Finding, Fix, Span
+from ptycho_knobs.audit.findings import Arg, CallFact, Edit, FileFacts, Finding, Fix, Span
 
 if TYPE_CHECKING:
-    from ptycho_knobs.audit.index import AuditIndex
+    from ptycho_knobs.audit.index import AuditIndex, Owner
     from ptycho_knobs.audit.model import Model
     from ptycho_knobs.audit.spec import SpecStmt
 
@@ -102,6 +102,21 @@ class ProjectContext:
         from ptycho_knobs.audit.index import call_role
 
         return call_role(call.scope, call.hint)
+
+    def knob_literals(self) -> Iterator[tuple[FileContext, CallFact, Arg, Owner]]:
+        """Each literal argument of a watched call that sets a settable knob, with that knob.
+
+        An implicit (not settable) knob is fixed by design: its literal is the design.
+        """
+        for f in self.files:
+            for call in f.facts.calls:
+                role = self.call_role(f, call)
+                for arg in call.args:
+                    if not arg.literal:
+                        continue
+                    owner = self.index.owner(call.callee, arg.keyword, f.pure, call.at.line, call.at.end_line, role)
+                    if owner is not None and owner.knob.settable:
+                        yield f, call, arg, owner
 
 
 class AuditRule:

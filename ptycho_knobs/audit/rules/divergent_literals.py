@@ -44,17 +44,8 @@ class DivergentLiterals(AuditRule):
     def check_project(self, ctx: ProjectContext) -> Iterable[Finding]:
         model = ctx.model
         groups: dict[tuple[str, str, str], list[tuple[FileContext, Arg, str]]] = {}
-        for f in ctx.files:
-            for call in f.facts.calls:
-                role = ctx.call_role(f, call)
-                for arg in call.args:
-                    if not arg.literal:
-                        continue
-                    owner = ctx.index.owner(call.callee, arg.keyword, f.pure, call.at.line, call.at.end_line, role)
-                    if owner is None or not owner.knob.settable:
-                        continue
-                    key = (owner.knob.name, call.callee, arg.keyword)
-                    groups.setdefault(key, []).append((f, arg, call.scope))
+        for f, call, arg, owner in ctx.knob_literals():
+            groups.setdefault((owner.knob.name, call.callee, arg.keyword), []).append((f, arg, call.scope))
         for (knob, callee, keyword), uses in groups.items():
             values: list[list[tuple[FileContext, Arg, str]]] = []
             for use in uses:

@@ -63,18 +63,10 @@ class HardcodedKnob(AuditRule):
     def check_project(self, ctx: ProjectContext) -> Iterable[Finding]:
         model = ctx.model
         wrapped = wrappers(model)
+        for f, call, arg, owner in ctx.knob_literals():
+            yield self._report(model, f, arg, owner.knob, owner.invert, f"{call.callee}({arg.keyword}=...)",
+                               call.text, (call.at.line, call.at.end_line), call.scope)
         for f in ctx.files:
-            for call in f.facts.calls:
-                role = ctx.call_role(f, call)
-                for arg in call.args:
-                    if not arg.literal:
-                        continue
-                    owner = ctx.index.owner(call.callee, arg.keyword, f.pure, call.at.line, call.at.end_line, role)
-                    # An implicit knob is fixed by design: its literal is the design.
-                    if owner is None or not owner.knob.settable:
-                        continue
-                    yield self._report(model, f, arg, owner.knob, owner.invert, f"{call.callee}({arg.keyword}=...)",
-                                       call.text, (call.at.line, call.at.end_line), call.scope)
             for site in f.facts.sites:
                 params = wrapped.get(site.func)
                 if not params:
