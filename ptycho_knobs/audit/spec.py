@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ptycho_knobs.audit.findings import NOT_LITERAL
+from ptycho_knobs.mdtable import table_cells
 
 _BULLET = re.compile(r"^(\s*)(?:[-*+]|\d+\.)\s+`([A-Za-z_][A-Za-z0-9_]*)`\s*\(([^)]*)\)\s*:?\s*(.*)$")
 _DEFAULT = re.compile(r"default\s+`([^`]*)`|default\s+([^,;`]+)")
@@ -86,15 +87,6 @@ def _norm_op(op: str) -> str:
     return {"≥": ">=", "≤": "<="}.get(op, op)
 
 
-def _cells(line: str) -> list[str]:
-    body = line.strip()
-    if body.startswith("|"):
-        body = body[1:]
-    if body.endswith("|") and not body.endswith("\\|"):
-        body = body[:-1]
-    return [c.strip() for c in re.split(r"(?<!\\)\|", body)]
-
-
 def parse_spec(text: str) -> list[SpecStmt]:
     """Every field bullet, flag-table row and code reference of a markdown document."""
     out: list[SpecStmt] = []
@@ -115,7 +107,7 @@ def parse_spec(text: str) -> list[SpecStmt]:
             header = None
             continue
         if stripped.startswith("|"):
-            cells = _cells(stripped)
+            cells = table_cells(stripped)
             if header is None:
                 header = [c.lower() for c in cells]
                 continue

@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ptycho_knobs.errors import LocatedError
+from ptycho_knobs.mdtable import table_cells
 
 BEGIN = "<!-- BEGIN ptycho-knobs section 6 -->"
 END = "<!-- END ptycho-knobs section 6 -->"
@@ -252,7 +253,7 @@ BLOCKS = ("section", "list", "table")
 _SECTION_NUMBER = re.compile(r"^§?[ \t]*(\d+(?:\.\d+)*)\.?(?=[ \t]|$)")
 _ITEM = re.compile(r"^( *)([-+*]|\d{1,9}[.)])(?:([ \t]+)(.*))?$")
 _THEMATIC = re.compile(r"^ {0,3}([-*_])(?:[ \t]*\1){2,}[ \t]*$")
-_DELIMITER_CELL = re.compile(r"^[ \t]*:?-+:?[ \t]*$")
+_DELIMITER_CELL = re.compile(r"^:?-+:?$")  # a stripped cell of the row under the header
 
 
 def begin_marker(name: str) -> str:
@@ -514,8 +515,8 @@ class _Splicer:
             head, delim = _content(self.lines[i]), _content(self.lines[i + 1])
             if "|" not in head or _indent(head) > 3 or _indent(delim) > 3:
                 continue
-            cells = _cells(delim)
-            if not cells or not all(_DELIMITER_CELL.match(c) for c in cells) or len(_cells(head)) != len(cells):
+            cells = table_cells(delim)
+            if not cells or not all(_DELIMITER_CELL.match(c) for c in cells) or len(table_cells(head)) != len(cells):
                 continue
             if "|" not in delim and len(cells) == 1:
                 continue  # a setext underline, not a table
@@ -622,15 +623,6 @@ class _Splicer:
         while lines and not lines[-1].strip():
             lines.pop()
         return [(indent + line).rstrip() + self.eol if line.strip() else self.eol for line in lines]
-
-
-def _cells(row: str) -> list[str]:
-    text = row.strip()
-    if text.startswith("|"):
-        text = text[1:]
-    if text.endswith("|") and not text.endswith("\\|"):
-        text = text[:-1]
-    return re.split(r"(?<!\\)\|", text)
 
 
 def display_path(path: Path | str) -> str:
