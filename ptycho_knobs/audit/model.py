@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any
 
-from ptycho_knobs.audit.findings import NOT_LITERAL, DefFact, Stmt
+from ptycho_knobs.audit.findings import NOT_LITERAL, Arg, CallSite, DefFact, Stmt
 from ptycho_knobs.audit.index import matches, normalise
 from ptycho_knobs.audit.spec import SpecStmt
 from ptycho_knobs.ktypes import FieldAlias, Knob, Source
@@ -525,6 +525,36 @@ def wrappers(model: Model) -> dict[str, dict[str, WrapperParam]]:
     if cached is None:
         cached = model.__dict__["_wrappers"] = _wrappers(model)
     return cached
+
+
+def wrapped_arguments(model: Model, files: Iterable[FileContext]) -> Iterator[tuple[FileContext, CallSite, Arg, str, WrapperParam]]:
+    """Each argument a call in `files` gives a wrapper parameter that reaches a knob's keyword,
+    with the parameter's name (positionals resolved through the wrapper's signature)."""
+    wrapped = wrappers(model)
+    for f in files:
+        for site in f.facts.sites:
+            params = wrapped.get(site.func)
+            if not params:
+                continue
+            names = param_names(model, site.func)
+            for arg in site.args:
+                name = arg.keyword
+                if name.startswith("#") and int(name[1:]) < len(names):
+                    name = names[int(name[1:])]
+                wrap = params.get(name)
+                if wrap is not None:
+                    yield f, site, arg, name, wrap
+
+
+def param_names(model: Model, func: str) -> tuple[str, ...]:
+    """The parameters of in-tree callable `func` (a function, or a class by its __init__), self aside."""
+    for _, d in model.defs.get(func, []):
+        if d.kind == "def":
+            return tuple(p[0] for p in d.params if p[0] not in ("self", "cls"))
+    for _, d in model.defs.get("__init__", []):
+        if d.qualname.endswith(f"{func}.__init__"):
+            return tuple(p[0] for p in d.params if p[0] not in ("self", "cls"))
+    return ()
 
 
 def _wrappers(model: Model) -> dict[str, dict[str, WrapperParam]]:

@@ -4,7 +4,7 @@ from collections.abc import Iterable
 
 from ptycho_knobs.audit.findings import NOT_LITERAL, Arg, Edit, Finding
 from ptycho_knobs.audit.index import call_role, config_field
-from ptycho_knobs.audit.model import Model, carrier, unreachable_note, wrappers
+from ptycho_knobs.audit.model import Model, carrier, unreachable_note, wrapped_arguments
 from ptycho_knobs.audit.rule import AuditRule, FileContext, Invalid, ProjectContext, Valid
 from ptycho_knobs.ktypes import Knob
 
@@ -62,26 +62,17 @@ class HardcodedKnob(AuditRule):
 
     def check_project(self, ctx: ProjectContext) -> Iterable[Finding]:
         model = ctx.model
-        wrapped = wrappers(model)
         for f, call, arg, owner in ctx.knob_literals():
             yield self._report(model, f, arg, owner.knob, owner.invert, f"{call.callee}({arg.keyword}=...)",
                                call.text, (call.at.line, call.at.end_line), call.scope)
-        for f in ctx.files:
-            for site in f.facts.sites:
-                params = wrapped.get(site.func)
-                if not params:
-                    continue
-                names = _param_names(model, site.func)
-                for arg in site.args:
-                    name = names[int(arg.keyword[1:])] if arg.keyword.startswith("#") and int(arg.keyword[1:]) < len(names) else arg.keyword
-                    wrap = params.get(name)
-                    if wrap is None or not wrap.knob.settable or wrap.knob.category.value == "reproducibility":
-                        continue  # literal seeds are PK015's
-                    if wrap.knob.role and wrap.knob.role != ctx_role(site.scope):
-                        continue  # a training knob's literal in an evaluation loader, or the reverse
-                    via = f"{site.func}({name}=...), which passes it to {wrap.callee}({wrap.keyword}=...) at {wrap.file.shown}:{wrap.line}"
-                    yield self._report(model, f, arg, wrap.knob, wrap.invert, via, site.text,
-                                       (site.at.line, site.at.end_line), site.scope)
+        for f, site, arg, name, wrap in wrapped_arguments(model, ctx.files):
+            if not wrap.knob.settable or wrap.knob.category.value == "reproducibility":
+                continue  # literal seeds are PK015's
+            if wrap.knob.role and wrap.knob.role != ctx_role(site.scope):
+                continue  # a training knob's literal in an evaluation loader, or the reverse
+            via = f"{site.func}({name}=...), which passes it to {wrap.callee}({wrap.keyword}=...) at {wrap.file.shown}:{wrap.line}"
+            yield self._report(model, f, arg, wrap.knob, wrap.invert, via, site.text,
+                               (site.at.line, site.at.end_line), site.scope)
 
     def _report(self, model: Model, f: FileContext, arg: Arg, knob: Knob, invert: bool, where: str, text: str,
                 scope: tuple[int, int], in_scope: str) -> Finding:
@@ -110,11 +101,3 @@ def ctx_role(scope: str) -> str:
     return call_role(scope, "")
 
 
-def _param_names(model: Model, func: str) -> tuple[str, ...]:
-    for _, d in model.defs.get(func, []):
-        if d.kind == "def":
-            return tuple(p[0] for p in d.params if p[0] not in ("self", "cls"))
-    for _, d in model.defs.get("__init__", []):
-        if d.qualname.endswith(f"{func}.__init__"):
-            return tuple(p[0] for p in d.params if p[0] not in ("self", "cls"))
-    return ()

@@ -3,7 +3,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from ptycho_knobs.audit.findings import NOT_LITERAL, Finding, Span
-from ptycho_knobs.audit.model import unreachable_note, wrappers
+from ptycho_knobs.audit.model import unreachable_note, wrapped_arguments
 from ptycho_knobs.audit.rule import AuditRule, Invalid, ProjectContext, Valid
 from ptycho_knobs.ktypes import Category
 
@@ -45,7 +45,6 @@ class HardcodedSeed(AuditRule):
 
     def check_project(self, ctx: ProjectContext) -> Iterable[Finding]:
         model = ctx.model
-        wrapped = wrappers(model)
         found: list[tuple[str, int, int, int, str, str, str]] = []  # path, line, col, end, knob, message, scope-file
         for f in ctx.files:
             for call in f.facts.calls:
@@ -58,25 +57,12 @@ class HardcodedSeed(AuditRule):
                     found.append((f.shown, arg.at.line, arg.at.col, call.at.end_line, owner.knob.name,
                                   f"literal seed {arg.value!r} passed as {call.callee}({arg.keyword}=...)"
                                   f"{unreachable_note(model, f, call.scope)}", ""))
-            for site in f.facts.sites:
-                params = wrapped.get(site.func)
-                if not params:
-                    continue
-                from ptycho_knobs.audit.rules.hardcoded_knob import _param_names
-
-                names = _param_names(model, site.func)
-                for arg in site.args:
-                    name = arg.keyword
-                    if name.startswith("#"):
-                        i = int(name[1:])
-                        name = names[i] if i < len(names) else name
-                    wrap = params.get(name)
-                    if wrap is None or wrap.knob.category is not Category.REPRODUCIBILITY:
-                        continue
-                    found.append((f.shown, arg.at.line, arg.at.col, site.at.end_line, wrap.knob.name,
-                                  f"literal seed {arg.value!r} passed to {site.func}({name}=...), which passes it to "
-                                  f"{wrap.callee}({wrap.keyword}=...) at {wrap.file.shown}:{wrap.line}"
-                                  f"{unreachable_note(model, f, site.scope)}", ""))
+        for f, site, arg, name, wrap in wrapped_arguments(model, ctx.files):
+            if wrap.knob.category is Category.REPRODUCIBILITY:
+                found.append((f.shown, arg.at.line, arg.at.col, site.at.end_line, wrap.knob.name,
+                              f"literal seed {arg.value!r} passed to {site.func}({name}=...), which passes it to "
+                              f"{wrap.callee}({wrap.keyword}=...) at {wrap.file.shown}:{wrap.line}"
+                              f"{unreachable_note(model, f, site.scope)}", ""))
         for knob in ctx.index.registry.knobs:
             if knob.category is not Category.REPRODUCIBILITY:
                 continue
@@ -88,6 +74,7 @@ class HardcodedSeed(AuditRule):
                               f"literal seed {st.value!r} is the fallback of {st.owner}.{st.name} ({st.text}): it "
                               f"replaces a missing seed and a seed of 0 alike"
                               f"{unreachable_note(model, lay.file, st.scope)}", ""))
+        found.sort(key=lambda item: item[:3])  # "also at" lists in file order, whichever pass found them
         for path, line, col, end, knob, message, _ in found:
             others = [f"{p}:{ln}" for p, ln, _, _, k, _, _ in found if (p, ln) != (path, line)]
             also = f"; literal seeds also at {', '.join(others)}" if others else ""
